@@ -1,0 +1,201 @@
+//! `sdedge`: host tools for early-exit networks on microcontrollers.
+
+mod analysis;
+mod arena;
+mod bundle;
+mod data;
+mod eval;
+mod float;
+mod ir;
+mod lower;
+mod onnx;
+mod pipeline;
+mod quantize;
+mod report;
+mod simulate;
+mod tune;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+use sdedge_runtime::PolicyKind;
+
+#[derive(Parser)]
+#[command(
+    name = "sdedge",
+    version,
+    about = "Split, quantize and simulate early-exit networks for microcontrollers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Policy {
+    /// Exit when the softmax entropy is at most the threshold.
+    Entropy,
+    /// Exit when the top softmax probability is at least the threshold.
+    MaxProb,
+}
+
+impl From<Policy> for PolicyKind {
+    fn from(p: Policy) -> PolicyKind {
+        match p {
+            Policy::Entropy => PolicyKind::Entropy,
+            Policy::MaxProb => PolicyKind::MaxProb,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show exits, branch points and per-segment cost of an ONNX model.
+    Inspect {
+        model: PathBuf,
+        /// The main (deepest) exit, by output name; found automatically otherwise.
+        #[arg(long)]
+        main: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Quantize to int8, split into per-exit segments and write a bundle.
+    Split {
+        model: PathBuf,
+        /// Output bundle (default: MODEL with extension .sde).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long)]
+        main: Option<String>,
+        /// Data set for calibration (training split) and threshold tuning (validation split):
+        /// `fashion-mnist` (Debian's dataset-fashion-mnist) or a folder of IDX files.
+        #[arg(long, default_value = "fashion-mnist")]
+        data: String,
+        /// Training images used to calibrate activation ranges.
+        #[arg(long, default_value_t = 2000)]
+        calibration_images: usize,
+        #[arg(long, value_enum, default_value = "entropy")]
+        policy: Policy,
+        /// Accuracy (percentage points) the default thresholds may lose against the main exit
+        /// on the validation split.
+        #[arg(long, default_value_t = 0.5)]
+        max_drop: f64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the int8 runtime on a data set: per-exit exit rates and accuracy, MACs saved.
+    Simulate {
+        bundle: PathBuf,
+        /// The float ONNX model, for float accuracy (default: the bundle's path with .onnx).
+        #[arg(long)]
+        onnx: Option<PathBuf>,
+        #[arg(long, default_value = "fashion-mnist")]
+        data: String,
+        #[arg(long, value_enum, default_value = "test")]
+        split: data::Split,
+        /// Use only the first N images.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Per-exit thresholds replacing the bundle's (comma-separated, one per exit).
+        #[arg(long, value_delimiter = ',')]
+        thresholds: Option<Vec<f32>>,
+        #[arg(long, value_enum)]
+        policy: Option<Policy>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Choose per-exit thresholds on the validation split and store them in the bundle.
+    Tune {
+        bundle: PathBuf,
+        #[arg(long, default_value = "fashion-mnist")]
+        data: String,
+        #[arg(long, value_enum, default_value = "entropy")]
+        policy: Policy,
+        /// Accuracy (percentage points) the thresholds may lose against the main exit.
+        #[arg(long, default_value_t = 0.5)]
+        max_drop: f64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Inspect { model, main, json } => {
+            let (loaded, split, sched) = pipeline::analyse(&model, main.as_deref())?;
+            let segs = pipeline::segment_reports(&loaded.graph, &split, &sched);
+            report::inspect(&model, &loaded.graph, &segs, sched.arena_size, json)
+        }
+        Command::Split {
+            model,
+            output,
+            main,
+            data,
+            calibration_images,
+            policy,
+            max_drop,
+            json,
+        } => {
+            let out = output.unwrap_or_else(|| model.with_extension("sde"));
+            let opts = pipeline::SplitOptions {
+                main: main.as_deref(),
+                data: &data,
+                calibration_images,
+                policy: policy.into(),
+                max_drop: max_drop / 100.0,
+                tune_limit: None,
+            };
+            let r = pipeline::split(&model, &out, &opts)?;
+            report::split(&r, json)
+        }
+        Command::Simulate {
+            bundle,
+            onnx,
+            data,
+            split,
+            limit,
+            thresholds,
+            policy,
+            json,
+        } => {
+            let opts = simulate::SimulateOptions {
+                onnx,
+                data: &data,
+                split,
+                limit,
+                thresholds,
+                policy: policy.map(Into::into),
+            };
+            let r = simulate::simulate(&bundle, &opts)?;
+            report::simulate(&r, json)
+        }
+        Command::Tune {
+            bundle,
+            data,
+            policy,
+            max_drop,
+            json,
+        } => {
+            let r = simulate::tune_bundle(&bundle, &data, policy.into(), max_drop / 100.0)?;
+            report::tune(&r, json)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the outermost context first, then its causes.
+            let msg = e
+                .chain()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(": ");
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Printing results: aligned tables for people, JSON (`--json`) for scripts.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::ir::Graph;
+use crate::pipeline::{SegmentReport, SplitReport};
+use crate::simulate::{SimulateReport, TuneReport};
+
+fn json<T: Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2}%", 100.0 * x)
+}
+
+fn mmacs(m: f64) -> String {
+    format!("{:.3}M", m / 1e6)
+}
+
+fn segments_table(segs: &[SegmentReport]) {
+    let full = segs.last().map_or(1, |s| s.cumulative_macs).max(1) as f64;
+    println!(
+        "{:<4} {:<10} {:<28} {:>12} {:>5} {:>10} {:>16} {:>8} {:>10}",
+        "seg",
+        "exit",
+        "branch point",
+        "shape (HWC)",
+        "ops",
+        "MACs",
+        "cumulative",
+        "params",
+        "peak act"
+    );
+    for (k, s) in segs.iter().enumerate() {
+        println!(
+            "{:<4} {:<10} {:<28} {:>12} {:>5} {:>10} {:>16} {:>8} {:>9}B",
+            k,
+            s.exit,
+            s.branch_point.as_deref().unwrap_or("(main exit)"),
+            s.branch_shape
+                .map(|[h, w, c]| format!("{h}x{w}x{c}"))
+                .unwrap_or_default(),
+            s.ops,
+            mmacs(s.macs as f64),
+            format!(
+                "{} ({:.0}%)",
+                mmacs(s.cumulative_macs as f64),
+                100.0 * s.cumulative_macs as f64 / full
+            ),
+            s.params,
+            s.peak_activation_bytes
+        );
+    }
+}
+
+pub fn inspect(
+    model: &Path,
+    g: &Graph,
+    segs: &[SegmentReport],
+    arena: usize,
+    as_json: bool,
+) -> Result<()> {
+    if as_json {
+        #[derive(Serialize)]
+        struct Inspect<'a> {
+            model: String,
+            input: [usize; 3],
+            segments: &'a [SegmentReport],
+            arena_bytes: usize,
+        }
+        let t = &g.tensors[g.input];
+        return json(&Inspect {
+            model: model.display().to_string(),
+            input: [t.h, t.w, t.c],
+            segments: segs,
+            arena_bytes: arena,
+        });
+    }
+    let t = &g.tensors[g.input];
+    println!(
+        "{}: input {}x{}x{}, {} exits (depth order), {} ops",
+        model.display(),
+        t.h,
+        t.w,
+        t.c,
+        segs.len(),
+        g.nodes.len()
+    );
+    segments_table(segs);
+    for s in segs.iter().skip(1) {
+        println!("  {} starts from: {}", s.exit, s.carried_in.join(", "));
+    }
+    println!("int8 arena for the whole bundle: {arena} bytes");
+    Ok(())
+}
+
+pub fn split(r: &SplitReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json(r);
+    }
+    println!(
+        "{} -> {} ({} bytes, arena {} bytes, calibrated on {} training images)",
+        r.model, r.bundle, r.bundle_bytes, r.arena_bytes, r.calibration_images
+    );
+    segments_table(&r.exits);
+    let v = &r.validation;
+    println!(
+        "default thresholds ({} policy, tuned on {} validation images): {}",
+        r.policy,
+        r.validation_images,
+        fmt_thresholds(&r.thresholds)
+    );
+    println!(
+        "  validation: accuracy {}, exits taken {}, average {} MACs",
+        pct(v.accuracy),
+        v.exit_share
+            .iter()
+            .map(|s| pct(*s))
+            .collect::<Vec<_>>()
+            .join(" / "),
+        mmacs(v.avg_macs)
+    );
+    Ok(())
+}
+
+fn fmt_thresholds(t: &[f32]) -> String {
+    t.iter()
+        .enumerate()
+        .map(|(k, v)| {
+            if k + 1 == t.len() {
+                "(main: always)".to_string()
+            } else {
+                format!("{v:.4}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn simulate(r: &SimulateReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json(r);
+    }
+    println!(
+        "{}: {} {:?} images, {} policy, thresholds {}",
+        r.bundle,
+        r.images,
+        r.split,
+        r.policy,
+        fmt_thresholds(&r.exits.iter().map(|e| e.threshold).collect::<Vec<_>>())
+    );
+    println!(
+        "{:<10} {:>9} {:>12} {:>14} {:>14} {:>16}",
+        "exit", "leave here", "acc (taken)", "int8 (forced)", "float (tract)", "MACs to here"
+    );
+    for e in &r.exits {
+        println!(
+            "{:<10} {:>9} {:>12} {:>14} {:>14} {:>16}",
+            e.exit,
+            pct(e.share),
+            e.accuracy_when_taken.map(pct).unwrap_or_else(|| "-".into()),
+            pct(e.int8_accuracy),
+            e.float_accuracy.map(pct).unwrap_or_else(|| "-".into()),
+            format!(
+                "{} ({:.0}%)",
+                mmacs(e.cumulative_macs as f64),
+                100.0 * e.cumulative_macs as f64 / r.full_macs as f64
+            )
+        );
+    }
+    println!(
+        "early exit: accuracy {} (main exit alone {}, {:+.2} pp); average {} MACs of {} ({:.1}% fewer, {:.2}x speed-up)",
+        pct(r.accuracy),
+        pct(r.main_accuracy),
+        100.0 * (r.accuracy - r.main_accuracy),
+        mmacs(r.avg_macs),
+        mmacs(r.full_macs as f64),
+        100.0 * r.macs_saved,
+        r.speedup
+    );
+    match r.tract_seconds {
+        Some(t) => println!(
+            "time ({} threads): sdedge runtime early exit {:.2} s, tract float ONNX {:.2} s (ratio {:.2})",
+            r.threads,
+            r.runtime_seconds,
+            t,
+            r.runtime_seconds / t
+        ),
+        None => println!("time ({} threads): sdedge runtime early exit {:.2} s (no ONNX given for float comparison)", r.threads, r.runtime_seconds),
+    }
+    Ok(())
+}
+
+pub fn tune(r: &TuneReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json(r);
+    }
+    println!(
+        "{}: {} policy, thresholds {} (tuned on {} validation images)",
+        r.bundle,
+        r.policy,
+        fmt_thresholds(&r.thresholds),
+        r.validation_images
+    );
+    let v = &r.validation;
+    println!(
+        "  validation: accuracy {}, exits taken {}, average {} MACs",
+        pct(v.accuracy),
+        v.exit_share
+            .iter()
+            .map(|s| pct(*s))
+            .collect::<Vec<_>>()
+            .join(" / "),
+        mmacs(v.avg_macs)
+    );
+    Ok(())
+}

@@ -15,6 +15,9 @@ pub struct Segment {
     pub branch: Option<TensorId>,
     /// Nodes of this segment (trunk part then head), in execution order.
     pub nodes: Vec<usize>,
+    /// Index in `nodes` where the exit head starts (nodes only this exit needs); equal to
+    /// `nodes.len()` for the main exit.
+    pub head_start: usize,
     /// Tensors computed by earlier segments that this or later segments still read: the
     /// state carried across the cut into this segment.
     pub carried_in: Vec<TensorId>,
@@ -105,7 +108,18 @@ pub fn split(g: &Graph, main: Option<&str>) -> Result<Split> {
         .chain([(main_idx, None)])
         .collect();
     for &(i, branch) in &order {
-        let nodes: Vec<usize> = anc[i].difference(&done).copied().collect();
+        // Trunk nodes (the main exit needs them too) first, then the head: the trunk never
+        // reads the head, so this order is valid and the head is a contiguous tail.
+        let (mut nodes, head): (Vec<usize>, Vec<usize>) = anc[i]
+            .difference(&done)
+            .copied()
+            .partition(|n| main_anc.contains(n));
+        let head_start = if i == main_idx {
+            nodes.len() + head.len()
+        } else {
+            nodes.len()
+        };
+        nodes.extend(head);
         let before = done.clone();
         done.extend(nodes.iter().copied());
         // Tensors made before this segment and read by it or by any later one.
@@ -125,6 +139,7 @@ pub fn split(g: &Graph, main: Option<&str>) -> Result<Split> {
             exit_tensor: g.exits[i].tensor,
             branch,
             nodes,
+            head_start,
             carried_in: carried,
         });
     }

@@ -35,6 +35,7 @@ pub struct BSegment {
     pub exit_tensor: usize,
     pub policy: PolicyKind,
     pub threshold: f32,
+    pub head_ops: usize,
 }
 
 pub struct BundleSpec {
@@ -177,6 +178,7 @@ pub fn encode(spec: &BundleSpec) -> Result<Vec<u8>> {
         put_u16(r, segment::EXIT_TENSOR, s.exit_tensor)?;
         r[segment::POLICY] = s.policy as u8;
         r[segment::THRESHOLD..segment::THRESHOLD + 4].copy_from_slice(&s.threshold.to_le_bytes());
+        put_u16(r, segment::HEAD_OPS, s.head_ops)?;
     }
     let h = &mut tables[..HEADER_LEN];
     h[header::MAGIC..header::MAGIC + 4].copy_from_slice(&MAGIC);

@@ -140,6 +140,7 @@ pub fn bundle_spec(
             exit_tensor: sched.index[&s.exit_tensor],
             policy,
             threshold: thresholds[k],
+            head_ops: s.nodes.len() - s.head_start,
         })
         .collect();
     Ok(BundleSpec {

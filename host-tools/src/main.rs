@@ -1,25 +1,11 @@
 //! `sdedge`: host tools for early-exit networks on microcontrollers.
 
-mod analysis;
-mod arena;
-mod bundle;
-mod data;
-mod eval;
-mod float;
-mod ir;
-mod lower;
-mod onnx;
-mod pipeline;
-mod quantize;
-mod report;
-mod simulate;
-mod tune;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
+use sdedge::{data, pipeline, report, simulate};
 use sdedge_runtime::PolicyKind;
 
 #[derive(Parser)]
@@ -80,7 +66,7 @@ enum Command {
         policy: Policy,
         /// Accuracy (percentage points) the default thresholds may lose against the main exit
         /// on the validation split.
-        #[arg(long, default_value_t = 0.5)]
+        #[arg(long, default_value_t = 0.1)]
         max_drop: f64,
         #[arg(long)]
         json: bool,
@@ -114,7 +100,7 @@ enum Command {
         #[arg(long, value_enum, default_value = "entropy")]
         policy: Policy,
         /// Accuracy (percentage points) the thresholds may lose against the main exit.
-        #[arg(long, default_value_t = 0.5)]
+        #[arg(long, default_value_t = 0.1)]
         max_drop: f64,
         #[arg(long)]
         json: bool,

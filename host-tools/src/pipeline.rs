@@ -53,7 +53,10 @@ pub struct SegmentReport {
     /// Trunk tensors computed before this segment that it (or a later one) reads.
     pub carried_in: Vec<String>,
     pub ops: usize,
+    /// Segment MACs, exit head included.
     pub macs: u64,
+    /// MACs of the exit head alone (0 for the main exit).
+    pub head_macs: u64,
     pub cumulative_macs: u64,
     pub params: usize,
     pub peak_activation_bytes: usize,
@@ -67,6 +70,10 @@ pub fn segment_reports(g: &Graph, split: &Split, sched: &Schedule) -> Vec<Segmen
         .enumerate()
         .map(|(k, s)| {
             let macs: u64 = s.nodes.iter().map(|&n| g.macs(&g.nodes[n])).sum();
+            let head_macs: u64 = s.nodes[s.head_start..]
+                .iter()
+                .map(|&n| g.macs(&g.nodes[n]))
+                .sum();
             cumulative += macs;
             let shape = |t: ir::TensorId| [g.tensors[t].h, g.tensors[t].w, g.tensors[t].c];
             SegmentReport {
@@ -80,6 +87,7 @@ pub fn segment_reports(g: &Graph, split: &Split, sched: &Schedule) -> Vec<Segmen
                     .collect(),
                 ops: s.nodes.len(),
                 macs,
+                head_macs,
                 cumulative_macs: cumulative,
                 params: s.nodes.iter().map(|&n| g.nodes[n].op.params()).sum(),
                 peak_activation_bytes: sched.peak_bytes(k),

@@ -23,39 +23,40 @@ fn mmacs(m: f64) -> String {
 }
 
 fn segments_table(segs: &[SegmentReport]) {
-    let full = segs.last().map_or(1, |s| s.cumulative_macs).max(1) as f64;
+    // Percentages are of the network without early exits (trunk + main head).
+    let full = segs.iter().map(|s| s.macs - s.head_macs).sum::<u64>()
+        + segs.last().map_or(0, |s| s.head_macs);
+    let pct_of_full = |m: u64| 100.0 * m as f64 / full.max(1) as f64;
     println!(
-        "{:<4} {:<10} {:<28} {:>12} {:>5} {:>10} {:>16} {:>8} {:>10}",
-        "seg",
-        "exit",
-        "branch point",
-        "shape (HWC)",
-        "ops",
-        "MACs",
-        "cumulative",
-        "params",
-        "peak act"
+        "{:<3} {:<7} {:>4} {:>9} {:>9} {:>15} {:>7} {:>9}  branch point (HxWxC)",
+        "seg", "exit", "ops", "MACs", "head", "to exit", "params", "peak act"
     );
     for (k, s) in segs.iter().enumerate() {
+        let branch = match (&s.branch_point, s.branch_shape) {
+            (Some(name), Some([h, w, c])) => format!("{name} ({h}x{w}x{c})"),
+            _ => "(main exit)".to_string(),
+        };
         println!(
-            "{:<4} {:<10} {:<28} {:>12} {:>5} {:>10} {:>16} {:>8} {:>9}B",
+            "{:<3} {:<7} {:>4} {:>9} {:>9} {:>15} {:>7} {:>8}B  {}",
             k,
             s.exit,
-            s.branch_point.as_deref().unwrap_or("(main exit)"),
-            s.branch_shape
-                .map(|[h, w, c]| format!("{h}x{w}x{c}"))
-                .unwrap_or_default(),
             s.ops,
             mmacs(s.macs as f64),
+            mmacs(s.head_macs as f64),
             format!(
                 "{} ({:.0}%)",
                 mmacs(s.cumulative_macs as f64),
-                100.0 * s.cumulative_macs as f64 / full
+                pct_of_full(s.cumulative_macs)
             ),
             s.params,
-            s.peak_activation_bytes
+            s.peak_activation_bytes,
+            branch
         );
     }
+    println!(
+        "without early exits (trunk + main head): {} MACs; \"to exit\" counts the earlier exits' heads too",
+        mmacs(full as f64)
+    );
 }
 
 pub fn inspect(

@@ -47,6 +47,7 @@ pub struct SimulateReport {
     pub accuracy: f64,
     pub main_accuracy: f64,
     pub avg_macs: f64,
+    /// MACs of the model without early exits (trunk and main head only).
     pub full_macs: u64,
     /// 1 - avg / full.
     pub macs_saved: f64,
@@ -151,7 +152,8 @@ pub fn simulate(path: &Path, opts: &SimulateOptions) -> Result<SimulateReport> {
     };
 
     let n_exits = model.num_exits();
-    let full_macs = *all.cumulative_macs.last().unwrap_or(&0);
+    // The baseline is the network without early exits: trunk + main head, no side heads.
+    let full_macs = model.main_path_macs().map_err(|e| anyhow!("{e}"))?;
     let exits = (0..n_exits)
         .map(|k| ExitRow {
             exit: float_acc

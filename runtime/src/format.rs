@@ -30,7 +30,7 @@ pub const MAX_CLASSES: usize = 64;
 pub const HEADER_LEN: usize = 48;
 pub const TENSOR_LEN: usize = 16;
 pub const OP_LEN: usize = 48;
-pub const SEGMENT_LEN: usize = 12;
+pub const SEGMENT_LEN: usize = 16;
 
 /// Header field offsets.
 pub mod header {
@@ -121,6 +121,9 @@ pub mod segment {
     pub const EXIT_TENSOR: usize = 4; // u16, logits [1, 1, num_classes]
     pub const POLICY: usize = 6; // u8, see PolicyKind
     pub const THRESHOLD: usize = 8; // f32, default threshold of this exit
+    /// u16: how many of the segment's last ops form the exit head (ops only this exit needs;
+    /// 0 for the main exit, whose whole segment is the model's own path).
+    pub const HEAD_OPS: usize = 12;
 }
 
 /// Marks an unused tensor slot in an op record.

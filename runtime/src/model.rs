@@ -102,6 +102,8 @@ impl Op<'_> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentInfo {
     pub ops: Range<usize>,
+    /// The exit head: the ops at the end of `ops` that only this exit needs.
+    pub head: Range<usize>,
     pub exit_tensor: TensorInfo,
     pub policy: PolicyKind,
     pub threshold: f32,
@@ -378,8 +380,17 @@ impl<'b> Model<'b> {
             "segment table",
         )?;
         let policy = field(read_u8(self.bytes, at + segment::POLICY), "segment table")?;
+        let head = field(
+            read_u16(self.bytes, at + segment::HEAD_OPS),
+            "segment table",
+        )?;
+        if head > n {
+            return Err(Error::Invalid("exit head longer than its segment"));
+        }
+        let end = usize::from(first) + usize::from(n);
         Ok(SegmentInfo {
-            ops: usize::from(first)..usize::from(first) + usize::from(n),
+            ops: usize::from(first)..end,
+            head: end - usize::from(head)..end,
             exit_tensor: self.tensor(usize::from(exit))?,
             policy: PolicyKind::from_u8(policy).ok_or(Error::Invalid("exit policy"))?,
             threshold: field(
@@ -389,12 +400,27 @@ impl<'b> Model<'b> {
         })
     }
 
-    /// Multiply-accumulates of segment `k` (its trunk part and its exit head).
-    pub fn segment_macs(&self, k: usize) -> Result<u64, Error> {
+    /// Multiply-accumulates of segment `k`: (trunk part, exit head).
+    pub fn segment_macs(&self, k: usize) -> Result<(u64, u64), Error> {
         let seg = self.segment(k)?;
-        let mut macs = 0;
+        let (mut trunk, mut head) = (0, 0);
         for i in seg.ops {
-            macs += self.op(i)?.macs();
+            let m = self.op(i)?.macs();
+            if seg.head.contains(&i) {
+                head += m;
+            } else {
+                trunk += m;
+            }
+        }
+        Ok((trunk, head))
+    }
+
+    /// MACs of the network without early exits: every trunk part plus the main exit's segment.
+    pub fn main_path_macs(&self) -> Result<u64, Error> {
+        let mut macs = 0;
+        for k in 0..self.n_segments {
+            let (trunk, head) = self.segment_macs(k)?;
+            macs += trunk + if k + 1 == self.n_segments { head } else { 0 };
         }
         Ok(macs)
     }

@@ -20,6 +20,10 @@ impl Tensor {
     pub fn len(&self) -> usize {
         self.h * self.w * self.c
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Convolution/pool window geometry.

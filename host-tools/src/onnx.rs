@@ -56,6 +56,9 @@ pub fn load(path: &Path) -> Result<Loaded> {
     if !path.exists() {
         bail!("{}: no such file", path.display());
     }
+    if path.is_dir() {
+        bail!("{}: is a directory, not an ONNX file", path.display());
+    }
     let mut model = tract_onnx::onnx()
         .model_for_path(path)
         .map_err(|e| anyhow!("{}: not a valid ONNX model: {e}", path.display()))?;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use sdedge_runtime::PolicyKind;
 use serde::Serialize;
 
@@ -106,6 +106,14 @@ pub fn analyse(model: &Path, main: Option<&str>) -> Result<(Loaded, Split, Sched
 }
 
 pub fn split(model: &Path, out: &Path, opts: &SplitOptions) -> Result<SplitReport> {
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+        bail!(
+            "{}: output folder {} does not exist",
+            out.display(),
+            dir.display()
+        );
+    }
     let (loaded, split, sched) = analyse(model, opts.main)?;
     let g = &loaded.graph;
     // Check the data before the slow work, so a bad --data fails fast.

@@ -3,9 +3,13 @@
 
 pub mod analysis;
 pub mod arena;
+pub mod boards;
 pub mod bundle;
 pub mod data;
+pub mod device;
+pub mod devicelog;
 pub mod eval;
+pub mod firmware;
 pub mod float;
 pub mod ir;
 pub mod lower;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
-use sdedge::{data, pipeline, report, simulate};
+use sdedge::{boards, data, device, pipeline, report, simulate};
 use sdedge_runtime::PolicyKind;
 
 #[derive(Parser)]
@@ -92,6 +92,59 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Build firmware for a board with the bundle and test images embedded (ELF, .bin, .hex).
+    Build {
+        bundle: PathBuf,
+        #[arg(long, value_parser = board_names())]
+        board: String,
+        #[arg(long, default_value = "fashion-mnist")]
+        data: String,
+        /// Test images embedded in the firmware.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Output folder for the ELF, .bin, .hex and inputs.
+        #[arg(short, long, default_value = "target/firmware")]
+        output: PathBuf,
+    },
+    /// Build, run on the board (QEMU: qemu-mps2-an386), check every result against the host
+    /// simulation and report latency and memory.
+    Run {
+        bundle: PathBuf,
+        #[arg(long, value_parser = board_names())]
+        board: String,
+        #[arg(long, default_value = "fashion-mnist")]
+        data: String,
+        #[arg(long, value_enum, default_value = "test")]
+        split: data::Split,
+        /// Test images to run.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(short, long, default_value = "target/firmware")]
+        output: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build and flash a real board with probe-rs, printing its log.
+    Flash {
+        bundle: PathBuf,
+        #[arg(long, value_parser = board_names())]
+        board: String,
+        #[arg(long, default_value = "fashion-mnist")]
+        data: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(short, long, default_value = "target/firmware")]
+        output: PathBuf,
+    },
+    /// Latency and memory report from a device log (raw defmt bytes or decoded text).
+    Report {
+        log: PathBuf,
+        /// The firmware ELF: decodes a raw defmt log and gives flash/RAM use.
+        #[arg(long)]
+        elf: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Choose per-exit thresholds on the validation split and store them in the bundle.
     Tune {
         bundle: PathBuf,
@@ -105,6 +158,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+fn board_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(boards::BOARDS.iter().map(|b| b.name))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -156,6 +213,71 @@ fn run(cli: Cli) -> Result<()> {
             };
             let r = simulate::simulate(&bundle, &opts)?;
             report::simulate(&r, json)
+        }
+        Command::Build {
+            bundle,
+            board,
+            data,
+            limit,
+            output,
+        } => {
+            let b = boards::find(&board)?;
+            let bytes = simulate::read_bundle(&bundle)?;
+            let (inputs, _) = device::inputs(&bytes, &data, data::Split::Test, limit)?;
+            let fw = device::build(b, &bundle, &inputs, &output)?;
+            let elf = std::fs::read(&fw.elf)?;
+            let mem = sdedge::firmware::memory(&elf)?;
+            report::built(b, &fw, &mem);
+            Ok(())
+        }
+        Command::Run {
+            bundle,
+            board,
+            data,
+            split,
+            limit,
+            output,
+            json,
+        } => {
+            let r = device::run(&board, &bundle, &data, split, limit, &output)?;
+            report::run(&r, json)?;
+            if !r.mismatches.is_empty() {
+                anyhow::bail!(
+                    "{} of {} inputs differ between {} and the host simulation",
+                    r.mismatches.len(),
+                    r.inputs,
+                    r.board
+                );
+            }
+            Ok(())
+        }
+        Command::Flash {
+            bundle,
+            board,
+            data,
+            limit,
+            output,
+        } => {
+            let b = boards::find(&board)?;
+            if matches!(b.runner, boards::Runner::Qemu { .. }) {
+                anyhow::bail!("--board {board} is emulated: use `sdedge run --board {board}`");
+            }
+            let bytes = simulate::read_bundle(&bundle)?;
+            let (inputs, _) = device::inputs(&bytes, &data, data::Split::Test, limit)?;
+            let fw = device::build(b, &bundle, &inputs, &output)?;
+            let timeout = std::time::Duration::from_secs(120);
+            let (lines, _) = device::execute(b, &fw, timeout)?;
+            let log_path = fw.elf.with_extension("txt");
+            std::fs::write(&log_path, lines.join("\n"))?;
+            let log = sdedge::devicelog::parse(&lines)?;
+            let elf = std::fs::read(&fw.elf)?;
+            report::latency(&device::latency(&log, Some(&elf))?, false)?;
+            println!("log saved to {}", log_path.display());
+            Ok(())
+        }
+        Command::Report { log, elf, json } => {
+            let (log, elf) = device::read_log(&log, elf.as_deref())?;
+            report::latency(&device::latency(&log, elf.as_deref())?, json)
         }
         Command::Tune {
             bundle,

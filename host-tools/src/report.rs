@@ -5,6 +5,9 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::boards::Board;
+use crate::device::{LatencyReport, RunReport};
+use crate::firmware::{Firmware, Memory};
 use crate::ir::Graph;
 use crate::pipeline::{SegmentReport, SplitReport};
 use crate::simulate::{SimulateReport, TuneReport};
@@ -220,4 +223,115 @@ pub fn tune(r: &TuneReport, as_json: bool) -> Result<()> {
         mmacs(v.avg_macs)
     );
     Ok(())
+}
+
+pub fn built(board: &Board, fw: &Firmware, m: &Memory) {
+    println!("{} ({}):", board.name, board.describe);
+    println!(
+        "  {}\n  {}\n  {}",
+        fw.elf.display(),
+        fw.bin.display(),
+        fw.hex.display()
+    );
+    println!(
+        "  flash {} of {} bytes ({:.0}%), static RAM {} of {} bytes (arena {})",
+        m.flash,
+        board.flash_bytes,
+        100.0 * m.flash as f64 / board.flash_bytes as f64,
+        m.ram_static,
+        board.ram_bytes,
+        m.arena
+    );
+}
+
+pub fn latency(r: &LatencyReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json(r);
+    }
+    let unit = r.unit;
+    let clock = r
+        .clock_hz
+        .map(|h| format!(" at {:.0} MHz", h as f64 / 1e6))
+        .unwrap_or_else(|| " (QEMU -icount: instructions, not cycles)".into());
+    println!("{}: {} inputs, {unit}{clock}", r.board, r.inputs);
+    println!(
+        "{:<8} {:>10} {:>6} {:>14} {:>12}",
+        "segment",
+        "MACs",
+        "runs",
+        format!("mean {unit}"),
+        format!("{unit}/MAC")
+    );
+    for s in &r.segments {
+        println!(
+            "{:<8} {:>10} {:>6} {:>14.0} {:>12.2}",
+            s.segment, s.macs, s.runs, s.mean, s.per_mac
+        );
+    }
+    println!(
+        "{:<8} {:>8} {:>14} {:>10}",
+        "exit",
+        "taken",
+        format!("mean {unit}"),
+        "µs"
+    );
+    for e in &r.exits {
+        println!(
+            "{:<8} {:>8} {:>14.0} {:>10}",
+            e.exit,
+            format!("{:.1}%", 100.0 * e.share),
+            e.mean,
+            e.micros
+                .map(|u| format!("{u:.0}"))
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    println!(
+        "average per input {:.0} {unit}; every segment {:.0}; without early exits (est.) {:.0}: {:.2}x speed-up",
+        r.average, r.all_segments, r.without_early_exits, r.speedup
+    );
+    if let Some(m) = &r.memory {
+        let of = |v: Option<u64>| v.map(|b| format!(" of {b}")).unwrap_or_default();
+        println!(
+            "flash {} bytes{} (.text {}, of which sdedge-runtime functions {}; .rodata {} incl. bundle {})",
+            m.flash_total,
+            of(m.board_flash),
+            m.elf.text,
+            m.elf.runtime_text,
+            m.elf.rodata,
+            m.bundle_bytes
+        );
+        println!(
+            "RAM {} bytes{} (static {} incl. arena {}; stack high-water {})",
+            m.ram_total,
+            of(m.board_ram),
+            m.elf.ram_static,
+            m.elf.arena,
+            m.stack_bytes
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "?".into())
+        );
+    }
+    Ok(())
+}
+
+pub fn run(r: &RunReport, as_json: bool) -> Result<()> {
+    if as_json {
+        return json(r);
+    }
+    println!(
+        "{}: {} inputs, {} identical to the host simulation (exit, class, logits), accuracy {}",
+        r.board,
+        r.inputs,
+        r.matching,
+        pct(r.accuracy)
+    );
+    for m in r.mismatches.iter().take(20) {
+        println!(
+            "  input {}: device exit {} class {} logits {:?}; host exit {} class {} logits {:?}",
+            m.input, m.device.0, m.device.1, m.device.2, m.host.0, m.host.1, m.host.2
+        );
+    }
+    println!("firmware {}, log {}", r.elf.display(), r.log.display());
+    latency(&r.latency, false)
 }

@@ -24,6 +24,7 @@ pub use policy::ExitScore;
 
 /// Everything that can go wrong reading or running a bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Error {
     /// The bundle does not start with [`format::MAGIC`].
     BadMagic,

@@ -28,6 +28,7 @@ pub use pool::{global_avg_pool, max_pool, PoolShape};
 use crate::fixedpoint::multiply_by_quantized_multiplier;
 
 /// Why a kernel refused to run. Kernels never panic; they return one of these instead.
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KernelError {
     /// The parameters are inconsistent: a zero dimension or stride, output dimensions that do

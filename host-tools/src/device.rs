@@ -375,8 +375,11 @@ pub fn read_log(path: &Path, elf: Option<&Path>) -> Result<(DeviceLog, Option<Ve
 pub struct RunReport {
     pub board: String,
     pub elf: PathBuf,
+    /// The decoded log of every batch (text; `sdedge report` reads it).
     pub log: PathBuf,
     pub inputs: usize,
+    /// Firmware builds the inputs were spread over (flash holds a limited number).
+    pub batches: usize,
     /// Device answers equal to the host simulation's (exit, class and logits).
     pub matching: usize,
     pub mismatches: Vec<Mismatch>,
@@ -396,10 +399,31 @@ pub fn run(
     firmware::check_tools(board, true)?;
     let bundle = read_bundle(bundle_path)?;
     let (inputs, labels) = inputs(&bundle, data, split, limit)?;
-    let fw = build(board, bundle_path, &inputs, out_dir)?;
-    // About 0.1 s of QEMU per input at most for this model class, plus start-up.
-    let timeout = Duration::from_secs(30 + labels.len() as u64 / 5);
-    let (lines, _) = execute(board, &fw, timeout)?;
+    if labels.is_empty() {
+        bail!("no inputs to run");
+    }
+    let input_len = inputs.len() / labels.len();
+    // Inputs are embedded in flash; more than fit run in equal batches, one firmware each.
+    let room = board
+        .flash_bytes
+        .saturating_sub(bundle.len() as u64 + firmware::CODE_RESERVE)
+        / input_len as u64;
+    let room = (room as usize).max(1);
+    let batches = labels.len().div_ceil(room);
+    let per_batch = labels.len().div_ceil(batches);
+    let mut lines = Vec::new();
+    let mut fw = None;
+    for chunk in inputs.chunks(per_batch * input_len) {
+        let built = build(board, bundle_path, chunk, out_dir)?;
+        // About 0.1 s of QEMU per input at most for this model class, plus start-up.
+        let timeout = Duration::from_secs(30 + (chunk.len() / input_len) as u64 / 5);
+        let (batch_lines, _) = execute(board, &built, timeout)?;
+        lines.extend(batch_lines);
+        fw = Some(built);
+    }
+    let fw = fw.context("no firmware built")?;
+    let log_path = fw.elf.with_extension("txt");
+    std::fs::write(&log_path, lines.join("\n"))?;
     let log = devicelog::parse(&lines)?;
     if !log.errors.is_empty() {
         bail!("{}: {}", board.name, log.errors[0]);
@@ -414,9 +438,10 @@ pub fn run(
     let elf = std::fs::read(&fw.elf)?;
     Ok(RunReport {
         board: board.name.to_string(),
-        log: fw.elf.with_extension("log"),
+        log: log_path,
         elf: fw.elf,
         inputs: labels.len(),
+        batches,
         matching: labels.len() - mismatches.len(),
         mismatches,
         accuracy: right as f64 / labels.len().max(1) as f64,

@@ -115,6 +115,8 @@ fn list<T: std::str::FromStr>(f: &HashMap<&str, &str>, key: &str, line: &str) ->
 /// as a level or timestamp, is skipped).
 pub fn parse(lines: &[String]) -> Result<DeviceLog> {
     let mut log: Option<DeviceLog> = None;
+    // Index of the first result of the current run: inputs are numbered across runs.
+    let mut batch_base = 0;
     for raw in lines {
         let Some(at) = raw.find("sdedge-") else {
             continue;
@@ -122,6 +124,15 @@ pub fn parse(lines: &[String]) -> Result<DeviceLog> {
         let line = raw[at..].trim();
         let f = fields(line);
         let kind = line.split(' ').next().unwrap_or("");
+        if let (Some(l), "sdedge-start") = (log.as_mut(), kind) {
+            // A further run (a batch of more inputs): its results follow the earlier ones.
+            if f.get("board").copied() != Some(l.board.as_str()) {
+                bail!("device log: runs of different boards mixed: `{line}`");
+            }
+            l.inputs += num::<usize>(&f, "inputs", line)?;
+            batch_base = l.results.len();
+            continue;
+        }
         if kind == "sdedge-start" {
             let unit = match f.get("unit").copied() {
                 Some("Cycles") => TickUnit::Cycles,
@@ -150,18 +161,27 @@ pub fn parse(lines: &[String]) -> Result<DeviceLog> {
             continue;
         };
         match kind {
-            "sdedge-segment" => l
-                .segment_macs
-                .push((num(&f, "trunk_macs", line)?, num(&f, "head_macs", line)?)),
+            "sdedge-segment" => {
+                // Later runs (batches) repeat the same segments.
+                let index: usize = num(&f, "index", line)?;
+                if index == l.segment_macs.len() {
+                    l.segment_macs
+                        .push((num(&f, "trunk_macs", line)?, num(&f, "head_macs", line)?));
+                }
+            }
             "sdedge-result" => l.results.push(DeviceResult {
-                input: num(&f, "input", line)?,
+                // Numbered across batches.
+                input: batch_base + num::<usize>(&f, "input", line)?,
                 exit: num(&f, "exit", line)?,
                 class: num(&f, "class", line)?,
                 macs: num(&f, "macs", line)?,
                 ticks: list(&f, "ticks", line)?,
                 logits: list(&f, "logits", line)?,
             }),
-            "sdedge-done" => l.stack_bytes = Some(num(&f, "stack", line)?),
+            "sdedge-done" => {
+                let s: u64 = num(&f, "stack", line)?;
+                l.stack_bytes = Some(l.stack_bytes.map_or(s, |t| t.max(s)));
+            }
             "sdedge-error" => l.errors.push(line.to_string()),
             _ => {}
         }

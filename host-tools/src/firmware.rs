@@ -92,6 +92,10 @@ pub struct Firmware {
 /// Builds `board`'s firmware with `bundle` and `inputs` embedded; copies the ELF, a raw .bin
 /// and an Intel .hex into `out_dir`.
 pub fn build(board: &Board, bundle: &Path, inputs: &[i8], out_dir: &Path) -> Result<Firmware> {
+    // Builds of one board share cargo's output path: one at a time, or one build's ELF could be
+    // copied out as another's.
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     check_tools(board, false)?;
     let dir = boards_dir()?;
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
@@ -229,9 +233,12 @@ pub struct Memory {
     pub flash: u64,
     pub text: u64,
     pub rodata: u64,
-    /// Code of sdedge-runtime's functions that were not inlined into the app (with LTO most
-    /// kernels stay separate functions).
+    /// Code of sdedge-runtime's functions that stayed functions under LTO (with micromath and
+    /// crc), without what was inlined into the firmware's main.
     pub runtime_text: u64,
+    /// `runtime_text` plus the firmware's main, into which LTO inlines the app, the executor
+    /// and most kernels (board start-up included): an upper bound on sdedge's code.
+    pub sdedge_text: u64,
     /// .data + .bss + .uninit (the arena is in .bss).
     pub ram_static: u64,
     pub arena: u64,
@@ -244,6 +251,7 @@ pub fn memory(elf: &[u8]) -> Result<Memory> {
         text: 0,
         rodata: 0,
         runtime_text: 0,
+        sdedge_text: 0,
         ram_static: 0,
         arena: 0,
     };
@@ -270,8 +278,16 @@ pub fn memory(elf: &[u8]) -> Result<Memory> {
     }
     for sym in file.symbols() {
         let name = sym.name().unwrap_or("");
-        if sym.kind() == object::SymbolKind::Text && name.contains("sdedge_runtime") {
-            m.runtime_text += sym.size();
+        if sym.kind() == object::SymbolKind::Text {
+            let runtime = ["sdedge_runtime", "micromath", "crc"]
+                .iter()
+                .any(|k| name.contains(k));
+            if runtime {
+                m.runtime_text += sym.size();
+            }
+            if runtime || name.contains("sdedge_app") || name.contains("__cortex_m_rt_main") {
+                m.sdedge_text += sym.size();
+            }
         }
         if sym.kind() == object::SymbolKind::Data && name.contains("ARENA") {
             m.arena = m.arena.max(sym.size());

@@ -293,10 +293,11 @@ pub fn latency(r: &LatencyReport, as_json: bool) -> Result<()> {
     if let Some(m) = &r.memory {
         let of = |v: Option<u64>| v.map(|b| format!(" of {b}")).unwrap_or_default();
         println!(
-            "flash {} bytes{} (.text {}, of which sdedge-runtime functions {}; .rodata {} incl. bundle {})",
+            "flash {} bytes{} (.text {}: sdedge runtime + app at most {}, runtime functions not inlined {}; .rodata {} incl. bundle {})",
             m.flash_total,
             of(m.board_flash),
             m.elf.text,
+            m.elf.sdedge_text,
             m.elf.runtime_text,
             m.elf.rodata,
             m.bundle_bytes

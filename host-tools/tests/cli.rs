@@ -671,3 +671,43 @@ fn inspect_json_segments() {
         .collect();
     assert!(macs.windows(2).all(|w| w[0] < w[1]), "{macs:?}");
 }
+
+/// A folder holding a fake `rustup` that lists `targets` as installed, to be used as PATH.
+fn fake_rustup(targets: &[&str]) -> TempDir {
+    let dir = tmp();
+    let script = dir.path().join("rustup");
+    let list: String = targets.iter().map(|t| format!("echo {t}\n")).collect();
+    fs::write(&script, format!("#!/bin/sh\n{list}exit 0\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+fn run_on_qemu_with_path(path: &Path) -> Output {
+    let dir = tmp();
+    let bundle = dir.path().join("model.sde");
+    fs::write(&bundle, valid_bundle()).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_sdedge"))
+        .args(["run", "--board", "qemu-mps2-an386", "--limit", "1"])
+        .arg(&bundle)
+        .arg("-o")
+        .arg(dir.path().join("fw"))
+        .env("PATH", path)
+        .output()
+        .expect("run sdedge")
+}
+
+#[test]
+fn run_without_the_rust_target_names_the_rustup_command() {
+    let bin = fake_rustup(&[]);
+    let line = error_line(&run_on_qemu_with_path(bin.path()));
+    assert_says(&line, "rustup target add thumbv7em-none-eabihf");
+}
+
+#[test]
+fn run_without_qemu_names_the_install_command() {
+    let bin = fake_rustup(&["thumbv7em-none-eabihf"]);
+    let line = error_line(&run_on_qemu_with_path(bin.path()));
+    assert_says(&line, "qemu-system-arm not found");
+    assert_says(&line, "apt-get install qemu-system-arm");
+}

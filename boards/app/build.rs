@@ -33,10 +33,24 @@ fn main() {
         );
     }
     let arena = u32::from_le_bytes(bundle[16..20].try_into().unwrap());
+    // Test hook: lets the host's tests prove that a fault on the device ends the run.
+    println!("cargo:rerun-if-env-changed=SDEDGE_INJECT_FAULT");
+    let fault = match std::env::var("SDEDGE_INJECT_FAULT")
+        .unwrap_or_default()
+        .as_str()
+    {
+        "" => "None",
+        "hardfault" => "Some(crate::inject::Fault::HardFault)",
+        "panic" => "Some(crate::inject::Fault::Panic)",
+        "hang" => "Some(crate::inject::Fault::Hang)",
+        other => panic!("SDEDGE_INJECT_FAULT={other}: expected hardfault, panic or hang"),
+    };
     std::fs::write(out.join("bundle.sde"), &bundle).unwrap();
     std::fs::write(out.join("inputs.bin"), &inputs).unwrap();
     let config = format!(
-        "/// Arena bytes the embedded bundle needs (from its header).\npub const ARENA_SIZE: usize = {arena};\n"
+        "/// Arena bytes the embedded bundle needs (from its header).\npub const ARENA_SIZE: usize = {arena};\n\
+         /// A fault to raise after the start line (tests only; see inject.rs).\n\
+         pub const INJECT_FAULT: Option<crate::inject::Fault> = {fault};\n"
     );
     std::fs::write(Path::new(&out).join("config.rs"), config).unwrap();
 }

@@ -89,9 +89,39 @@ pub struct Firmware {
     pub hex: PathBuf,
 }
 
+/// A deliberate fault compiled into the firmware, raised after its start line: for tests that
+/// prove a fault on the device ends the run with a failure.
+#[derive(Clone, Copy, Debug)]
+pub enum InjectFault {
+    HardFault,
+    Panic,
+    Hang,
+}
+
+impl InjectFault {
+    fn env_value(self) -> &'static str {
+        match self {
+            InjectFault::HardFault => "hardfault",
+            InjectFault::Panic => "panic",
+            InjectFault::Hang => "hang",
+        }
+    }
+}
+
 /// Builds `board`'s firmware with `bundle` and `inputs` embedded; copies the ELF, a raw .bin
 /// and an Intel .hex into `out_dir`.
 pub fn build(board: &Board, bundle: &Path, inputs: &[i8], out_dir: &Path) -> Result<Firmware> {
+    build_with_fault(board, bundle, inputs, out_dir, None)
+}
+
+/// [`build`], with a deliberate fault compiled in.
+pub fn build_with_fault(
+    board: &Board,
+    bundle: &Path,
+    inputs: &[i8],
+    out_dir: &Path,
+    fault: Option<InjectFault>,
+) -> Result<Firmware> {
     // Builds of one board share cargo's output path: one at a time, or one build's ELF could be
     // copied out as another's.
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -122,6 +152,11 @@ pub fn build(board: &Board, bundle: &Path, inputs: &[i8], out_dir: &Path) -> Res
         .env_remove("CARGO_BUILD_TARGET")
         .env("SDEDGE_BUNDLE", &bundle)
         .env("SDEDGE_INPUTS", inputs_path.canonicalize()?)
+        // Always set, so a stray variable in the user's environment cannot leak in.
+        .env(
+            "SDEDGE_INJECT_FAULT",
+            fault.map_or("", InjectFault::env_value),
+        )
         .output()
         .context("running cargo to build the firmware")?;
     if !out.status.success() {

@@ -110,3 +110,45 @@ fn a_model_too_big_for_the_board_is_refused_at_build_time_with_numbers() {
         "nothing built"
     );
 }
+
+/// Builds the QEMU firmware with `fault` compiled in and runs it.
+fn run_with_fault(fault: firmware::InjectFault, timeout: Duration) -> String {
+    let split = committed_split();
+    let dir = tempfile::tempdir().unwrap();
+    let board = boards::find(QEMU).unwrap();
+    let fw = firmware::build_with_fault(
+        board,
+        &split.bundle,
+        &vec![0i8; 784],
+        dir.path(),
+        Some(fault),
+    )
+    .unwrap();
+    device::execute(board, &fw, timeout)
+        .expect_err("a faulting firmware must fail the run")
+        .to_string()
+}
+
+#[test]
+fn a_hardfault_on_the_device_ends_the_run_with_a_failure() {
+    let err = run_with_fault(firmware::InjectFault::HardFault, Duration::from_secs(30));
+    assert!(
+        err.contains("exited with") && err.contains("sdedge-error hardfault pc="),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_panic_on_the_device_ends_the_run_with_a_failure() {
+    let err = run_with_fault(firmware::InjectFault::Panic, Duration::from_secs(30));
+    assert!(
+        err.contains("exited with") && err.contains("sdedge-error panic"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_hung_device_is_stopped_by_the_timeout() {
+    let err = run_with_fault(firmware::InjectFault::Hang, Duration::from_secs(3));
+    assert!(err.contains("did not finish within 3 s"), "{err}");
+}

@@ -19,6 +19,7 @@ pub use sdedge_runtime::{Clock, Error, Model, NoClock, Options};
 #[cfg(has_dwt)]
 pub mod dwt;
 pub mod exit;
+pub mod inject;
 #[cfg(feature = "rtt")]
 pub mod rtt;
 pub mod systick;
@@ -77,6 +78,9 @@ pub fn run<C: Clock>(board: &BoardInfo, arena: &mut [u8], clock: &mut C) -> Resu
             trunk as u32,
             head as u32
         );
+    }
+    if let Some(fault) = INJECT_FAULT {
+        inject::raise(fault);
     }
     for (i, raw) in INPUTS.chunks_exact(input_len).enumerate() {
         let input: &[i8] = bytemuck::cast_slice(raw);

@@ -26,16 +26,9 @@ impl Tensor {
     }
 }
 
-/// Convolution/pool window geometry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Window {
-    pub k_h: usize,
-    pub k_w: usize,
-    pub stride_h: usize,
-    pub stride_w: usize,
-    pub pad_top: usize,
-    pub pad_left: usize,
-}
+/// Convolution/pool window geometry: the runtime's own type, so the IR, the bundle writer and
+/// the bundle reader cannot disagree on it.
+pub use sdedge_runtime::model::Window;
 
 #[derive(Debug, Clone)]
 pub enum Op {

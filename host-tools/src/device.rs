@@ -221,6 +221,8 @@ pub struct LatencyReport {
     pub without_early_exits: f64,
     pub speedup: f64,
     pub memory: Option<MemoryReport>,
+    /// False when the log ends before its runs did (see [`DeviceLog::incompleteness`]).
+    pub complete: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -344,6 +346,7 @@ pub fn latency(log: &DeviceLog, elf: Option<&[u8]>) -> Result<LatencyReport> {
             0.0
         },
         memory,
+        complete: log.is_complete(),
     })
 }
 
@@ -351,24 +354,62 @@ pub fn latency(log: &DeviceLog, elf: Option<&[u8]>) -> Result<LatencyReport> {
 pub fn read_log(path: &Path, elf: Option<&Path>) -> Result<(DeviceLog, Option<Vec<u8>>)> {
     let raw = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
     let elf_bytes = match elf {
-        Some(p) => Some(std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?),
+        Some(p) => {
+            let bytes =
+                std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?;
+            object::File::parse(&*bytes)
+                .map_err(|e| anyhow!("{}: not an ELF file ({e})", p.display()))?;
+            Some(bytes)
+        }
         None => None,
     };
-    let text = std::str::from_utf8(&raw)
-        .ok()
-        .filter(|t| t.contains("sdedge-start"));
-    let lines = match (text, &elf_bytes) {
-        (Some(t), _) => t.lines().map(String::from).collect(),
-        (None, Some(elf)) => {
-            devicelog::decode(elf, &raw).with_context(|| path.display().to_string())?
-        }
-        (None, None) => bail!(
+    let text = std::str::from_utf8(&raw).ok();
+    let lines = match (text, &elf_bytes, elf) {
+        (Some(t), _, _) if t.contains("sdedge-start") => t.lines().map(String::from).collect(),
+        (_, Some(bytes), Some(elf)) => devicelog::decode(bytes, &raw)
+            .with_context(|| format!("{}: decoding with {}", path.display(), elf.display()))?,
+        (Some(_), _, _) => bail!(
+            "{}: not an sdedge device log (no sdedge-start line; a raw defmt log needs --elf FIRMWARE)",
+            path.display()
+        ),
+        (None, _, _) => bail!(
             "{}: a binary defmt log needs the firmware to decode it: pass --elf FIRMWARE",
             path.display()
         ),
     };
     let log = devicelog::parse(&lines).with_context(|| path.display().to_string())?;
+    if let (Some(bytes), Some(elf)) = (&elf_bytes, elf) {
+        check_elf_matches(&log, bytes).with_context(|| {
+            format!(
+                "{} does not belong to the log {}",
+                elf.display(),
+                path.display()
+            )
+        })?;
+    }
     Ok((log, elf_bytes))
+}
+
+/// The ELF must be the firmware that wrote the log: same board, same arena.
+fn check_elf_matches(log: &DeviceLog, elf: &[u8]) -> Result<()> {
+    let board = firmware::board_of(elf)
+        .context("it is not sdedge firmware (no board entry point in its symbols)")?;
+    if board.name != log.board {
+        bail!(
+            "it is firmware for {}, the log is from {}",
+            board.name,
+            log.board
+        );
+    }
+    let m = firmware::memory(elf)?;
+    if m.arena != log.arena_bytes {
+        bail!(
+            "its arena is {} bytes, the log's model needs {}",
+            m.arena,
+            log.arena_bytes
+        );
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]

@@ -42,7 +42,31 @@ pub struct DeviceLog {
     pub results: Vec<DeviceResult>,
     /// Stack high-water mark (bytes), when the run completed.
     pub stack_bytes: Option<u64>,
+    /// Runs in the log (one per firmware build: `run` spreads many inputs over batches) and
+    /// how many of them logged their end.
+    pub runs: usize,
+    pub finished_runs: usize,
     pub errors: Vec<String>,
+}
+
+impl DeviceLog {
+    /// Every run logged its end and every announced input has a result.
+    pub fn is_complete(&self) -> bool {
+        self.finished_runs == self.runs && self.results.len() == self.inputs
+    }
+
+    /// Why the log is incomplete, for a warning; None when it is complete.
+    pub fn incompleteness(&self) -> Option<String> {
+        (!self.is_complete()).then(|| {
+            format!(
+                "incomplete log: {} of {} inputs have a result and {} of {} runs logged their end (device stopped early, or the log was cut)",
+                self.results.len(),
+                self.inputs,
+                self.finished_runs,
+                self.runs
+            )
+        })
+    }
 }
 
 /// Decodes raw defmt frames with the ELF's table, one message per frame.
@@ -117,7 +141,7 @@ pub fn parse(lines: &[String]) -> Result<DeviceLog> {
     let mut log: Option<DeviceLog> = None;
     // Index of the first result of the current run: inputs are numbered across runs.
     let mut batch_base = 0;
-    for raw in lines {
+    for (i, raw) in lines.iter().enumerate() {
         let Some(at) = raw.find("sdedge-") else {
             continue;
         };
@@ -130,6 +154,7 @@ pub fn parse(lines: &[String]) -> Result<DeviceLog> {
                 bail!("device log: runs of different boards mixed: `{line}`");
             }
             l.inputs += num::<usize>(&f, "inputs", line)?;
+            l.runs += 1;
             batch_base = l.results.len();
             continue;
         }
@@ -150,6 +175,8 @@ pub fn parse(lines: &[String]) -> Result<DeviceLog> {
                 segment_macs: vec![],
                 results: vec![],
                 stack_bytes: None,
+                runs: 1,
+                finished_runs: 0,
                 errors: vec![],
             });
             continue;
@@ -169,18 +196,29 @@ pub fn parse(lines: &[String]) -> Result<DeviceLog> {
                         .push((num(&f, "trunk_macs", line)?, num(&f, "head_macs", line)?));
                 }
             }
-            "sdedge-result" => l.results.push(DeviceResult {
-                // Numbered across batches.
-                input: batch_base + num::<usize>(&f, "input", line)?,
-                exit: num(&f, "exit", line)?,
-                class: num(&f, "class", line)?,
-                macs: num(&f, "macs", line)?,
-                ticks: list(&f, "ticks", line)?,
-                logits: list(&f, "logits", line)?,
-            }),
+            "sdedge-result" => {
+                let result = (|| {
+                    Ok::<_, anyhow::Error>(DeviceResult {
+                        // Numbered across batches.
+                        input: batch_base + num::<usize>(&f, "input", line)?,
+                        exit: num(&f, "exit", line)?,
+                        class: num(&f, "class", line)?,
+                        macs: num(&f, "macs", line)?,
+                        ticks: list(&f, "ticks", line)?,
+                        logits: list(&f, "logits", line)?,
+                    })
+                })();
+                match result {
+                    Ok(r) => l.results.push(r),
+                    // A log cut mid-line: the rest is missing, which makes it incomplete.
+                    Err(_) if i + 1 == lines.len() => break,
+                    Err(e) => return Err(e),
+                }
+            }
             "sdedge-done" => {
                 let s: u64 = num(&f, "stack", line)?;
                 l.stack_bytes = Some(l.stack_bytes.map_or(s, |t| t.max(s)));
+                l.finished_runs += 1;
             }
             "sdedge-error" => l.errors.push(line.to_string()),
             _ => {}
@@ -213,6 +251,15 @@ mod tests {
         assert_eq!(log.results[0].logits, vec![-3, 4, -128, 127]);
         assert_eq!(log.results[1].exit, 0);
         assert_eq!(log.stack_bytes, Some(1024));
+        assert!(log.is_complete());
+        // Cut after the first result: one input and the end are missing.
+        let cut = parse(&lines[..3]).unwrap();
+        assert!(!cut.is_complete());
+        let why = cut.incompleteness().unwrap();
+        assert!(
+            why.contains("1 of 2 inputs") && why.contains("0 of 1 runs"),
+            "{why}"
+        );
     }
 
     #[test]

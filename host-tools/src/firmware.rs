@@ -279,6 +279,20 @@ pub struct Memory {
     pub arena: u64,
 }
 
+/// The board an sdedge firmware ELF was built for, from its board crate's entry point symbol
+/// (`<board crate>::__cortex_m_rt_main`, kept in the symbol table of release builds).
+pub fn board_of(elf: &[u8]) -> Option<&'static Board> {
+    let file = object::File::parse(elf).ok()?;
+    let entry = file
+        .symbols()
+        .filter_map(|s| s.name().ok())
+        .find(|n| n.contains("__cortex_m_rt_main"))?
+        .to_string();
+    crate::boards::BOARDS
+        .iter()
+        .find(|b| entry.contains(&b.package.replace('-', "_")))
+}
+
 pub fn memory(elf: &[u8]) -> Result<Memory> {
     let file = object::File::parse(elf).map_err(|e| anyhow!("not an ELF file: {e}"))?;
     let mut m = Memory {

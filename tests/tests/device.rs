@@ -152,3 +152,56 @@ fn a_hung_device_is_stopped_by_the_timeout() {
     let err = run_with_fault(firmware::InjectFault::Hang, Duration::from_secs(3));
     assert!(err.contains("did not finish within 3 s"), "{err}");
 }
+
+#[test]
+fn report_refuses_another_boards_elf_and_flags_a_cut_log() {
+    let split = committed_split();
+    let dir = tempfile::tempdir().unwrap();
+    let r = device::run(
+        QEMU,
+        &split.bundle,
+        "fashion-mnist",
+        Split::Test,
+        20,
+        &dir.path().join("qemu"),
+    )
+    .expect("run on QEMU");
+    let (log, _) = device::read_log(&r.log, Some(&r.elf)).unwrap();
+    assert!(log.is_complete(), "{:?}", log.incompleteness());
+
+    // The ELF of another board's firmware (same model) does not describe this log.
+    let nucleo = boards::find("nucleo-f411re").unwrap();
+    let other = device::build(
+        nucleo,
+        &split.bundle,
+        &vec![0i8; 784],
+        &dir.path().join("nucleo"),
+    )
+    .unwrap();
+    let err = format!(
+        "{:#}",
+        device::read_log(&r.log, Some(&other.elf)).unwrap_err()
+    );
+    assert!(
+        err.contains("does not belong to the log")
+            && err.contains("firmware for nucleo-f411re, the log is from qemu-mps2-an386"),
+        "{err}"
+    );
+
+    // A log cut short reads, but says it is incomplete.
+    let text = std::fs::read_to_string(&r.log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let cut = dir.path().join("cut.txt");
+    std::fs::write(&cut, lines[..lines.len() / 2].join("\n")).unwrap();
+    let (log, _) = device::read_log(&cut, Some(&r.elf)).unwrap();
+    let why = log.incompleteness().expect("a cut log is incomplete");
+    assert!(why.contains("of 20 inputs have a result"), "{why}");
+    assert!(!device::latency(&log, None).unwrap().complete);
+
+    // A text file that is no device log, and an ELF argument that is no ELF, are named.
+    let readme = sdedge_tests::repo_root().join("README.md");
+    let err = format!("{:#}", device::read_log(&readme, None).unwrap_err());
+    assert!(err.contains("not an sdedge device log"), "{err}");
+    let err = format!("{:#}", device::read_log(&r.log, Some(&readme)).unwrap_err());
+    assert!(err.contains("README.md: not an ELF file"), "{err}");
+}

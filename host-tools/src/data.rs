@@ -49,6 +49,7 @@ impl Dataset {
 
 /// The splits of a data set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Split {
     /// The first 55,000 images of the training file (calibration).
     Train,
@@ -56,6 +57,16 @@ pub enum Split {
     Val,
     /// The 10,000 test images.
     Test,
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Split::Train => "train",
+            Split::Val => "val",
+            Split::Test => "test",
+        })
+    }
 }
 
 /// Images at the end of the training file held out for validation (as the model recipe does).
@@ -78,6 +89,12 @@ pub fn load(data: &str, split: Split) -> Result<Dataset> {
                 "Fashion-MNIST not found at {}: install it with `{}` or pass --data PATH",
                 dir.display(),
                 INSTALL_HINT
+            );
+        }
+        if dir.exists() {
+            bail!(
+                "--data {}: is a file; expected the folder that holds the IDX files",
+                dir.display()
             );
         }
         bail!("--data {}: no such directory", dir.display());

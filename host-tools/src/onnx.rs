@@ -59,6 +59,18 @@ pub fn load(path: &Path) -> Result<Loaded> {
     if path.is_dir() {
         bail!("{}: is a directory, not an ONNX file", path.display());
     }
+    // A bundle given where the ONNX model belongs: say what it is and what reads it.
+    let mut magic = [0u8; 4];
+    let is_bundle = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && magic == sdedge_runtime::format::MAGIC;
+    if is_bundle {
+        bail!(
+            "{}: is an sdedge bundle, not an ONNX model (`sdedge simulate` reads bundles)",
+            path.display()
+        );
+    }
     let mut model = tract_onnx::onnx()
         .model_for_path(path)
         .map_err(|e| anyhow!("{}: not a valid ONNX model: {e}", path.display()))?;
@@ -252,14 +264,14 @@ impl Translator<'_> {
             .ok_or_else(|| anyhow!("output shape {shape:?} is not a {layout:?} tensor"))?;
         let tid = self.g.tensors.len();
         self.g.tensors.push(IrTensor {
-            name: node.name.clone(),
+            name: user_name(node),
             h,
             w,
             c,
             outlet: out,
         });
         self.g.nodes.push(Node {
-            name: node.name.clone(),
+            name: user_name(node),
             op,
             inputs,
             output: tid,
@@ -645,7 +657,7 @@ impl Translator<'_> {
     fn follow(&mut self, x: TensorId, node: &TypedNode) {
         let t = &mut self.g.tensors[x];
         t.outlet = OutletId::new(node.id, 0);
-        t.name = node.name.clone();
+        t.name = user_name(node);
     }
 
     /// The IR node that produced `x`, if `outlet` (its current tract outlet) has one reader.
@@ -668,4 +680,13 @@ impl Translator<'_> {
             _ => bail!("ReLU is only supported right after a conv, dense or add"),
         }
     }
+}
+
+/// A node's name as the ONNX file has it: tract's declutter renames the nodes it rewrites
+/// (an ONNX `Relu` becomes a `Max` named `.../Relu.low`).
+fn user_name(node: &TypedNode) -> String {
+    node.name
+        .strip_suffix(".low")
+        .unwrap_or(&node.name)
+        .to_string()
 }

@@ -37,7 +37,9 @@ pub struct SplitReport {
     pub arena_bytes: usize,
     pub calibration_images: usize,
     pub exits: Vec<SegmentReport>,
-    pub thresholds: Vec<f32>,
+    /// One per early exit, in depth order (the main exit always answers): the values
+    /// `simulate --thresholds` takes.
+    pub early_exit_thresholds: Vec<f32>,
     pub policy: String,
     pub validation: Evaluation,
     pub validation_images: usize,
@@ -114,6 +116,13 @@ pub fn split(model: &Path, out: &Path, opts: &SplitOptions) -> Result<SplitRepor
             dir.display()
         );
     }
+    if out.is_dir() {
+        bail!(
+            "{}: is a folder; give the bundle's file name, e.g. {}",
+            out.display(),
+            out.join("model.sde").display()
+        );
+    }
     let (loaded, split, sched) = analyse(model, opts.main)?;
     let g = &loaded.graph;
     // Check the data before the slow work, so a bad --data fails fast.
@@ -145,8 +154,8 @@ pub fn split(model: &Path, out: &Path, opts: &SplitOptions) -> Result<SplitRepor
         arena_bytes: spec.arena_size,
         calibration_images: calib.len(),
         exits: segment_reports(g, &split, &sched),
-        thresholds,
-        policy: format!("{:?}", opts.policy),
+        early_exit_thresholds: thresholds[..thresholds.len() - 1].to_vec(),
+        policy: tune::policy_name(opts.policy).to_string(),
         validation,
         validation_images: val.len(),
     })

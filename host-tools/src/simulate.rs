@@ -33,7 +33,8 @@ pub struct ExitRow {
     /// Float accuracy of this exit from tract on the ONNX model.
     pub float_accuracy: Option<f64>,
     pub cumulative_macs: u64,
-    pub threshold: f32,
+    /// None for the main exit, which always answers.
+    pub threshold: Option<f32>,
 }
 
 #[derive(Serialize)]
@@ -78,14 +79,29 @@ pub fn simulate(path: &Path, opts: &SimulateOptions) -> Result<SimulateReport> {
     let model = Model::parse(&bytes).map_err(|e| anyhow!("{e}"))?;
     let (stored_policy, stored) = stored_thresholds(&model)?;
     let policy = opts.policy.unwrap_or(stored_policy);
-    let thresholds = opts.thresholds.clone().unwrap_or(stored);
-    if thresholds.len() != model.num_exits() {
-        bail!(
-            "--thresholds: {} values for a bundle with {} exits",
-            thresholds.len(),
-            model.num_exits()
-        );
-    }
+    let n_exits = model.num_exits();
+    let thresholds = match &opts.thresholds {
+        // One per early exit; a value for the main exit (which always answers) is allowed and
+        // ignored.
+        Some(t) if t.len() == n_exits - 1 || t.len() == n_exits => {
+            let mut t = t.clone();
+            t.resize(n_exits, stored[n_exits - 1]);
+            t
+        }
+        Some(t) => bail!(
+            "--thresholds: expected {} values (one per early exit) for a bundle with {n_exits} exits, got {}",
+            n_exits - 1,
+            t.len()
+        ),
+        // The bundle's thresholds mean something only for the policy they were tuned for.
+        None if policy != stored_policy => bail!(
+            "--policy {}: the bundle's thresholds are for the {} policy; give --thresholds too, or re-tune with `sdedge tune BUNDLE --policy {}`",
+            tune::policy_name(policy),
+            tune::policy_name(stored_policy),
+            tune::policy_name(policy)
+        ),
+        None => stored,
+    };
     let data = data::load(opts.data, opts.split)?.truncate(opts.limit);
     if data.is_empty() {
         bail!("no images to simulate");
@@ -151,7 +167,6 @@ pub fn simulate(path: &Path, opts: &SimulateOptions) -> Result<SimulateReport> {
         None => (None, None),
     };
 
-    let n_exits = model.num_exits();
     // The baseline is the network without early exits: trunk + main head, no side heads.
     let full_macs = model.main_path_macs().map_err(|e| anyhow!("{e}"))?;
     let exits = (0..n_exits)
@@ -171,7 +186,7 @@ pub fn simulate(path: &Path, opts: &SimulateOptions) -> Result<SimulateReport> {
             int8_accuracy: accuracy(all.records.iter().map(|r| r[k].class), &data.labels),
             float_accuracy: float_acc.as_ref().map(|(a, _)| a[k]),
             cumulative_macs: all.cumulative_macs[k],
-            threshold: thresholds[k],
+            threshold: (k + 1 < n_exits).then_some(thresholds[k]),
         })
         .collect::<Vec<_>>();
     let avg_macs = early.macs.iter().sum::<u64>() as f64 / data.len() as f64;
@@ -180,7 +195,7 @@ pub fn simulate(path: &Path, opts: &SimulateOptions) -> Result<SimulateReport> {
         onnx: onnx.map(|p| p.display().to_string()),
         split: opts.split,
         images: data.len(),
-        policy: format!("{policy:?}"),
+        policy: tune::policy_name(policy).to_string(),
         main_accuracy: exits[n_exits - 1].int8_accuracy,
         exits,
         accuracy: accuracy(early.class.iter().copied(), &data.labels),
@@ -203,7 +218,9 @@ fn accuracy(pred: impl Iterator<Item = u8>, labels: &[u8]) -> f64 {
 pub struct TuneReport {
     pub bundle: String,
     pub policy: String,
-    pub thresholds: Vec<f32>,
+    /// One per early exit, in depth order (the main exit always answers): the values
+    /// `simulate --thresholds` takes.
+    pub early_exit_thresholds: Vec<f32>,
     pub validation_images: usize,
     pub validation: Evaluation,
 }
@@ -223,8 +240,8 @@ pub fn tune_bundle(
     bundle::write_atomic(path, &bytes)?;
     Ok(TuneReport {
         bundle: path.display().to_string(),
-        policy: format!("{policy:?}"),
-        thresholds,
+        policy: tune::policy_name(policy).to_string(),
+        early_exit_thresholds: thresholds[..thresholds.len() - 1].to_vec(),
         validation_images: val.len(),
         validation,
     })

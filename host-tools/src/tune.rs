@@ -6,10 +6,20 @@ use serde::Serialize;
 
 use crate::eval::{AllExits, ExitRecord};
 
+/// The policy as the command line spells it (`--policy`).
+pub fn policy_name(policy: PolicyKind) -> &'static str {
+    match policy {
+        PolicyKind::Entropy => "entropy",
+        PolicyKind::MaxProb => "max-prob",
+    }
+}
+
 /// Outcome of a set of thresholds on a labelled set.
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {
     pub accuracy: f64,
+    /// Accuracy of the main exit alone on the same inputs (the reference for the budget).
+    pub main_accuracy: f64,
     pub avg_macs: f64,
     /// Share of inputs answered by each exit.
     pub exit_share: Vec<f64>,
@@ -52,7 +62,9 @@ pub fn evaluate(
     let mut answered = vec![0usize; n_exits];
     let mut right = vec![0usize; n_exits];
     let mut macs = 0f64;
+    let mut main_right = 0usize;
     for (recs, &label) in all.records.iter().zip(labels) {
+        main_right += usize::from(recs[n_exits - 1].class == label);
         let k = answering_exit(policy, thresholds, recs);
         answered[k] += 1;
         right[k] += usize::from(recs[k].class == label);
@@ -61,6 +73,7 @@ pub fn evaluate(
     let n = labels.len().max(1) as f64;
     Evaluation {
         accuracy: right.iter().sum::<usize>() as f64 / n,
+        main_accuracy: main_right as f64 / n,
         avg_macs: macs / n,
         exit_share: answered.iter().map(|&a| a as f64 / n).collect(),
         exit_accuracy: answered

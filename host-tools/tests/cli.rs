@@ -475,6 +475,16 @@ fn data_dir_that_does_not_exist() {
     ]));
     assert_names(&line, &data);
     assert_says(&line, "no such directory");
+
+    // A file where the folder belongs.
+    let line = error_line(&sdedge([
+        "simulate".as_ref(),
+        b.as_os_str(),
+        "--data".as_ref(),
+        b.as_os_str(),
+    ]));
+    assert_names(&line, &b);
+    assert_says(&line, "is a file; expected the folder");
 }
 
 #[test]
@@ -510,21 +520,77 @@ fn unknown_main_output_lists_the_outputs() {
     assert_says(&line, "exit1, exit2, main");
 }
 
-#[test]
-fn simulate_threshold_count_must_match_exits() {
-    let dir = tmp();
-    let b = write_bundle(dir.path(), "model.sde", valid_bundle());
-    let line = error_line(&sdedge([
+/// `simulate BUNDLE --limit 10 --json` with extra arguments.
+fn simulate_with(bundle: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<&OsStr> = vec![
         "simulate".as_ref(),
-        b.as_os_str(),
+        bundle.as_os_str(),
         "--limit".as_ref(),
         "10".as_ref(),
-        "--thresholds".as_ref(),
-        "0.1,0.2".as_ref(),
-    ]));
-    assert_says(&line, "--thresholds");
-    assert_says(&line, "2 values");
-    assert_says(&line, "3 exits");
+        "--json".as_ref(),
+    ];
+    args.extend(extra.iter().map(OsStr::new));
+    sdedge(args)
+}
+
+#[test]
+fn simulate_takes_one_threshold_per_early_exit() {
+    let dir = tmp();
+    let b = write_bundle(dir.path(), "model.sde", valid_bundle());
+    let line = error_line(&simulate_with(&b, &["--thresholds", "0.1"]));
+    assert_says(
+        &line,
+        "--thresholds: expected 2 values (one per early exit)",
+    );
+    assert_says(&line, "3 exits, got 1");
+
+    // Thresholds that let nothing leave early: everything reaches the main exit.
+    let o = simulate_with(&b, &["--thresholds", "-1,-1"]);
+    let r: Value = serde_json::from_str(&success(&o)).expect("simulate --json parses");
+    let exits = r["exits"].as_array().expect("exits");
+    let thresholds: Vec<Option<f64>> = exits.iter().map(|e| e["threshold"].as_f64()).collect();
+    assert_eq!(thresholds, [Some(-1.0), Some(-1.0), None], "{r}");
+    assert_eq!(exits[2]["share"].as_f64(), Some(1.0), "{r}");
+    assert_eq!(r["split"], "test");
+    assert_eq!(r["policy"], "entropy");
+}
+
+#[test]
+fn simulate_with_another_policy_needs_thresholds_for_it() {
+    let dir = tmp();
+    let b = write_bundle(dir.path(), "model.sde", valid_bundle());
+    let line = error_line(&simulate_with(&b, &["--policy", "max-prob"]));
+    assert_says(&line, "--policy max-prob");
+    assert_says(&line, "thresholds are for the entropy policy");
+    // With thresholds for it, max-prob runs: a max softmax above 1 never happens.
+    let o = simulate_with(&b, &["--policy", "max-prob", "--thresholds", "1.5,1.5"]);
+    let r: Value = serde_json::from_str(&success(&o)).expect("simulate --json parses");
+    assert_eq!(r["policy"], "max-prob");
+    assert_eq!(r["exits"][2]["share"].as_f64(), Some(1.0), "{r}");
+}
+
+#[test]
+fn tune_refuses_a_negative_budget_and_keeps_the_bundle() {
+    let dir = tmp();
+    let b = write_bundle(dir.path(), "model.sde", valid_bundle());
+    let o = sdedge(["tune".as_ref(), b.as_os_str(), "--max-drop=-1".as_ref()]);
+    // A bad option value is clap's error: exit code 2, with the reason.
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--max-drop") && err.contains("between 0 and 100"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&b).unwrap(), valid_bundle());
+}
+
+#[test]
+fn inspect_of_a_bundle_says_what_it_is() {
+    let dir = tmp();
+    let b = write_bundle(dir.path(), "model.sde", valid_bundle());
+    let line = error_line(&sdedge(["inspect".as_ref(), b.as_os_str()]));
+    assert_names(&line, &b);
+    assert_says(&line, "is an sdedge bundle, not an ONNX model");
 }
 
 // 7. Nothing half-written.
@@ -546,15 +612,16 @@ fn failed_split_leaves_no_file_and_no_temp_file() {
 }
 
 #[test]
-fn split_failing_at_the_write_leaves_no_temp_file() {
+fn split_to_a_bad_output_path_is_refused_and_leaves_nothing() {
     let dir = tmp();
     let outdir = dir.path().join("out");
     fs::create_dir(&outdir).unwrap();
-    // The output path is a folder: everything succeeds up to the final rename.
+    // The output path is a folder: refused before the slow work.
     let out = outdir.join("model.sde");
     fs::create_dir(&out).unwrap();
     let line = error_line(&split(&model(), &out, &[]));
     assert_names(&line, &out);
+    assert_says(&line, "is a folder");
     assert_eq!(listing(&outdir), ["model.sde"], "temp file left behind");
     assert!(listing(&out).is_empty());
 

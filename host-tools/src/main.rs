@@ -40,19 +40,23 @@ impl From<Policy> for PolicyKind {
 enum Command {
     /// Show exits, branch points and per-segment cost of an ONNX model.
     Inspect {
+        /// A branched ONNX model: one graph output (logits) per exit.
         model: PathBuf,
         /// The main (deepest) exit, by output name; found automatically otherwise.
         #[arg(long)]
         main: Option<String>,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Quantize to int8, split into per-exit segments and write a bundle.
     Split {
+        /// A branched ONNX model: one graph output (logits) per exit.
         model: PathBuf,
         /// Output bundle (default: MODEL with extension .sde).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// The main (deepest) exit, by output name; found automatically otherwise.
         #[arg(long)]
         main: Option<String>,
         /// Data set for calibration (training split) and threshold tuning (validation split):
@@ -62,21 +66,25 @@ enum Command {
         /// Training images used to calibrate activation ranges.
         #[arg(long, default_value_t = 2000)]
         calibration_images: usize,
+        /// How an exit measures its confidence.
         #[arg(long, value_enum, default_value = "entropy")]
         policy: Policy,
-        /// Accuracy (percentage points) the default thresholds may lose against the main exit
-        /// on the validation split.
-        #[arg(long, default_value_t = 0.1)]
+        /// Accuracy (percentage points, >= 0) the default thresholds may lose against the main
+        /// exit on the validation split.
+        #[arg(long, default_value_t = 0.1, value_parser = percentage_points)]
         max_drop: f64,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Run the int8 runtime on a data set: per-exit exit rates and accuracy, MACs saved.
     Simulate {
+        /// A bundle written by `sdedge split`.
         bundle: PathBuf,
         /// The float ONNX model, for float accuracy (default: the bundle's path with .onnx).
         #[arg(long)]
         onnx: Option<PathBuf>,
+        /// `fashion-mnist` (Debian's dataset-fashion-mnist) or a folder of IDX files.
         #[arg(long, default_value = "fashion-mnist")]
         data: String,
         #[arg(long, value_enum, default_value = "test")]
@@ -84,19 +92,23 @@ enum Command {
         /// Use only the first N images.
         #[arg(long)]
         limit: Option<usize>,
-        /// Per-exit thresholds replacing the bundle's (comma-separated, one per exit).
-        #[arg(long, value_delimiter = ',')]
+        /// Thresholds replacing the bundle's: one per early exit, comma-separated.
+        #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
         thresholds: Option<Vec<f32>>,
+        /// Confidence measure (default: the bundle's; another one needs --thresholds).
         #[arg(long, value_enum)]
         policy: Option<Policy>,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Build firmware for a board with the bundle and test images embedded (ELF, .bin, .hex).
     Build {
+        /// A bundle written by `sdedge split`.
         bundle: PathBuf,
         #[arg(long, value_parser = board_names())]
         board: String,
+        /// `fashion-mnist` (Debian's dataset-fashion-mnist) or a folder of IDX files.
         #[arg(long, default_value = "fashion-mnist")]
         data: String,
         /// Test images embedded in the firmware.
@@ -106,58 +118,83 @@ enum Command {
         #[arg(short, long, default_value = "target/firmware")]
         output: PathBuf,
     },
-    /// Build, run on the board (QEMU: qemu-mps2-an386), check every result against the host
-    /// simulation and report latency and memory.
+    /// Build and run on a board (qemu-mps2-an386 under QEMU, a real board through probe-rs),
+    /// check every result against the host simulation, report latency and memory.
     Run {
+        /// A bundle written by `sdedge split`.
         bundle: PathBuf,
         #[arg(long, value_parser = board_names())]
         board: String,
+        /// `fashion-mnist` (Debian's dataset-fashion-mnist) or a folder of IDX files.
         #[arg(long, default_value = "fashion-mnist")]
         data: String,
         #[arg(long, value_enum, default_value = "test")]
         split: data::Split,
-        /// Test images to run.
+        /// Images of the split to run (more than fit in flash run in batches).
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Output folder for the firmware and the device log.
         #[arg(short, long, default_value = "target/firmware")]
         output: PathBuf,
+        /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
     },
-    /// Build and flash a real board with probe-rs, printing its log.
+    /// Build and flash a real board with probe-rs, print its log's latency and memory report
+    /// (`run` does the same and also checks the results against the host).
     Flash {
+        /// A bundle written by `sdedge split`.
         bundle: PathBuf,
         #[arg(long, value_parser = board_names())]
         board: String,
+        /// `fashion-mnist` (Debian's dataset-fashion-mnist) or a folder of IDX files.
         #[arg(long, default_value = "fashion-mnist")]
         data: String,
+        /// Test images embedded in the firmware.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Output folder for the firmware and the device log.
         #[arg(short, long, default_value = "target/firmware")]
         output: PathBuf,
     },
     /// Latency and memory report from a device log (raw defmt bytes or decoded text).
     Report {
+        /// The device log: decoded text (`BOARD.txt` from `run`/`flash`, probe-rs output) or
+        /// raw defmt bytes (`BOARD.log`, needs --elf).
         log: PathBuf,
-        /// The firmware ELF: decodes a raw defmt log and gives flash/RAM use.
+        /// The firmware ELF that wrote the log: decodes a raw defmt log and gives flash/RAM use.
         #[arg(long)]
         elf: Option<PathBuf>,
+        /// Print JSON instead of tables.
         #[arg(long)]
         json: bool,
     },
     /// Choose per-exit thresholds on the validation split and store them in the bundle.
     Tune {
+        /// A bundle written by `sdedge split` (rewritten in place).
         bundle: PathBuf,
+        /// `fashion-mnist` (Debian's dataset-fashion-mnist) or a folder of IDX files.
         #[arg(long, default_value = "fashion-mnist")]
         data: String,
+        /// How an exit measures its confidence.
         #[arg(long, value_enum, default_value = "entropy")]
         policy: Policy,
-        /// Accuracy (percentage points) the thresholds may lose against the main exit.
-        #[arg(long, default_value_t = 0.1)]
+        /// Accuracy (percentage points, >= 0) the thresholds may lose against the main exit.
+        #[arg(long, default_value_t = 0.1, value_parser = percentage_points)]
         max_drop: f64,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A non-negative number of percentage points.
+fn percentage_points(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if !(0.0..=100.0).contains(&v) {
+        return Err(format!("{v} is not between 0 and 100 percentage points"));
+    }
+    Ok(v)
 }
 
 fn board_names() -> clap::builder::PossibleValuesParser {
@@ -240,6 +277,12 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => {
             let r = device::run(&board, &bundle, &data, split, limit, &output)?;
+            if r.inputs < limit {
+                eprintln!(
+                    "note: --limit {limit}: the {split} split has {} images; ran all of them",
+                    r.inputs
+                );
+            }
             report::run(&r, json)?;
             if !r.mismatches.is_empty() {
                 anyhow::bail!(
@@ -262,6 +305,8 @@ fn run(cli: Cli) -> Result<()> {
             if matches!(b.runner, boards::Runner::Qemu { .. }) {
                 anyhow::bail!("--board {board} is emulated: use `sdedge run --board {board}`");
             }
+            // Before the build: without probe-rs there is nothing to flash with.
+            sdedge::firmware::check_tools(b, true)?;
             let bytes = simulate::read_bundle(&bundle)?;
             let (inputs, _) = device::inputs(&bytes, &data, data::Split::Test, limit)?;
             let fw = device::build(b, &bundle, &inputs, &output)?;
@@ -275,8 +320,15 @@ fn run(cli: Cli) -> Result<()> {
             println!("log saved to {}", log_path.display());
             Ok(())
         }
-        Command::Report { log, elf, json } => {
-            let (log, elf) = device::read_log(&log, elf.as_deref())?;
+        Command::Report {
+            log: log_path,
+            elf,
+            json,
+        } => {
+            let (log, elf) = device::read_log(&log_path, elf.as_deref())?;
+            if let Some(why) = log.incompleteness() {
+                eprintln!("warning: {}: {why}", log_path.display());
+            }
             report::latency(&device::latency(&log, elf.as_deref())?, json)
         }
         Command::Tune {
@@ -293,6 +345,13 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    // `sdedge ... | head` ends quietly, like other Unix tools, instead of panicking on a
+    // closed stdout (Rust ignores SIGPIPE by default).
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

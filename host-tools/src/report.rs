@@ -11,6 +11,7 @@ use crate::firmware::{Firmware, Memory};
 use crate::ir::Graph;
 use crate::pipeline::{SegmentReport, SplitReport};
 use crate::simulate::{SimulateReport, TuneReport};
+use crate::tune::Evaluation;
 
 fn json<T: Serialize>(v: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
@@ -117,11 +118,25 @@ pub fn split(r: &SplitReport, as_json: bool) -> Result<()> {
         "default thresholds ({} policy, tuned on {} validation images): {}",
         r.policy,
         r.validation_images,
-        fmt_thresholds(&r.thresholds)
+        fmt_thresholds(&r.early_exit_thresholds)
     );
+    validation_line(v);
+    Ok(())
+}
+
+/// Early-exit thresholds, then the main exit (which always answers).
+fn fmt_thresholds(early: &[f32]) -> String {
+    let mut parts: Vec<String> = early.iter().map(|v| format!("{v:.4}")).collect();
+    parts.push("(main: always)".into());
+    parts.join(", ")
+}
+
+fn validation_line(v: &Evaluation) {
     println!(
-        "  validation: accuracy {}, exits taken {}, average {} MACs",
+        "  validation: accuracy {} (main exit alone {}, {:+.2} pp), exits taken {}, average {} MACs",
         pct(v.accuracy),
+        pct(v.main_accuracy),
+        100.0 * (v.accuracy - v.main_accuracy),
         v.exit_share
             .iter()
             .map(|s| pct(*s))
@@ -129,21 +144,6 @@ pub fn split(r: &SplitReport, as_json: bool) -> Result<()> {
             .join(" / "),
         mmacs(v.avg_macs)
     );
-    Ok(())
-}
-
-fn fmt_thresholds(t: &[f32]) -> String {
-    t.iter()
-        .enumerate()
-        .map(|(k, v)| {
-            if k + 1 == t.len() {
-                "(main: always)".to_string()
-            } else {
-                format!("{v:.4}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 pub fn simulate(r: &SimulateReport, as_json: bool) -> Result<()> {
@@ -151,12 +151,17 @@ pub fn simulate(r: &SimulateReport, as_json: bool) -> Result<()> {
         return json(r);
     }
     println!(
-        "{}: {} {:?} images, {} policy, thresholds {}",
+        "{}: {} {} images, {} policy, thresholds {}",
         r.bundle,
         r.images,
         r.split,
         r.policy,
-        fmt_thresholds(&r.exits.iter().map(|e| e.threshold).collect::<Vec<_>>())
+        fmt_thresholds(
+            &r.exits
+                .iter()
+                .filter_map(|e| e.threshold)
+                .collect::<Vec<_>>()
+        )
     );
     println!(
         "{:<10} {:>9} {:>12} {:>14} {:>14} {:>16}",
@@ -208,20 +213,11 @@ pub fn tune(r: &TuneReport, as_json: bool) -> Result<()> {
         "{}: {} policy, thresholds {} (tuned on {} validation images)",
         r.bundle,
         r.policy,
-        fmt_thresholds(&r.thresholds),
+        fmt_thresholds(&r.early_exit_thresholds),
         r.validation_images
     );
     let v = &r.validation;
-    println!(
-        "  validation: accuracy {}, exits taken {}, average {} MACs",
-        pct(v.accuracy),
-        v.exit_share
-            .iter()
-            .map(|s| pct(*s))
-            .collect::<Vec<_>>()
-            .join(" / "),
-        mmacs(v.avg_macs)
-    );
+    validation_line(v);
     Ok(())
 }
 
@@ -268,23 +264,25 @@ pub fn latency(r: &LatencyReport, as_json: bool) -> Result<()> {
             s.segment, s.macs, s.runs, s.mean, s.per_mac
         );
     }
-    println!(
+    // Microseconds only where the ticks are real cycles at a known clock.
+    let us_head = if r.clock_hz.is_some() { "µs" } else { "" };
+    let head = format!(
         "{:<8} {:>8} {:>14} {:>10}",
         "exit",
         "taken",
         format!("mean {unit}"),
-        "µs"
+        us_head
     );
+    println!("{}", head.trim_end());
     for e in &r.exits {
-        println!(
+        let row = format!(
             "{:<8} {:>8} {:>14.0} {:>10}",
             e.exit,
             format!("{:.1}%", 100.0 * e.share),
             e.mean,
-            e.micros
-                .map(|u| format!("{u:.0}"))
-                .unwrap_or_else(|| "-".into())
+            e.micros.map(|u| format!("{u:.0}")).unwrap_or_default()
         );
+        println!("{}", row.trim_end());
     }
     println!(
         "average per input {:.0} {unit}; every segment {:.0}; without early exits (est.) {:.0}: {:.2}x speed-up",
@@ -333,6 +331,12 @@ pub fn run(r: &RunReport, as_json: bool) -> Result<()> {
             m.input, m.device.0, m.device.1, m.device.2, m.host.0, m.host.1, m.host.2
         );
     }
-    println!("firmware {}, log {}", r.elf.display(), r.log.display());
+    println!(
+        "firmware {}, log {} (`sdedge report {} --elf {}` prints the report below again)",
+        r.elf.display(),
+        r.log.display(),
+        r.log.display(),
+        r.elf.display()
+    );
     latency(&r.latency, false)
 }

@@ -357,16 +357,15 @@ pub fn read_log(path: &Path, elf: Option<&Path>) -> Result<(DeviceLog, Option<Ve
         Some(p) => {
             let bytes =
                 std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?;
-            object::File::parse(&*bytes)
-                .map_err(|e| anyhow!("{}: not an ELF file ({e})", p.display()))?;
-            Some(bytes)
+            let mem = firmware::memory(&bytes).with_context(|| p.display().to_string())?;
+            Some((bytes, mem))
         }
         None => None,
     };
     let text = std::str::from_utf8(&raw).ok();
     let lines = match (text, &elf_bytes, elf) {
         (Some(t), _, _) if t.contains("sdedge-start") => t.lines().map(String::from).collect(),
-        (_, Some(bytes), Some(elf)) => devicelog::decode(bytes, &raw)
+        (_, Some((bytes, _)), Some(elf)) => devicelog::decode(bytes, &raw)
             .with_context(|| format!("{}: decoding with {}", path.display(), elf.display()))?,
         (Some(_), _, _) => bail!(
             "{}: not an sdedge device log (no sdedge-start line; a raw defmt log needs --elf FIRMWARE)",
@@ -378,8 +377,8 @@ pub fn read_log(path: &Path, elf: Option<&Path>) -> Result<(DeviceLog, Option<Ve
         ),
     };
     let log = devicelog::parse(&lines).with_context(|| path.display().to_string())?;
-    if let (Some(bytes), Some(elf)) = (&elf_bytes, elf) {
-        check_elf_matches(&log, bytes).with_context(|| {
+    if let (Some((_, mem)), Some(elf)) = (&elf_bytes, elf) {
+        check_elf_matches(&log, mem).with_context(|| {
             format!(
                 "{} does not belong to the log {}",
                 elf.display(),
@@ -387,21 +386,17 @@ pub fn read_log(path: &Path, elf: Option<&Path>) -> Result<(DeviceLog, Option<Ve
             )
         })?;
     }
-    Ok((log, elf_bytes))
+    Ok((log, elf_bytes.map(|(bytes, _)| bytes)))
 }
 
 /// The ELF must be the firmware that wrote the log: same board, same arena.
-fn check_elf_matches(log: &DeviceLog, elf: &[u8]) -> Result<()> {
-    let board = firmware::board_of(elf)
+fn check_elf_matches(log: &DeviceLog, m: &Memory) -> Result<()> {
+    let board = m
+        .board
         .context("it is not sdedge firmware (no board entry point in its symbols)")?;
-    if board.name != log.board {
-        bail!(
-            "it is firmware for {}, the log is from {}",
-            board.name,
-            log.board
-        );
+    if board != log.board {
+        bail!("it is firmware for {board}, the log is from {}", log.board);
     }
-    let m = firmware::memory(elf)?;
     if m.arena != log.arena_bytes {
         bail!(
             "its arena is {} bytes, the log's model needs {}",

@@ -135,6 +135,18 @@ fn list<T: std::str::FromStr>(f: &HashMap<&str, &str>, key: &str, line: &str) ->
         .collect()
 }
 
+/// One `sdedge-result` record; inputs are numbered across batches from `batch_base`.
+fn result(f: &HashMap<&str, &str>, line: &str, batch_base: usize) -> Result<DeviceResult> {
+    Ok(DeviceResult {
+        input: batch_base + num::<usize>(f, "input", line)?,
+        exit: num(f, "exit", line)?,
+        class: num(f, "class", line)?,
+        macs: num(f, "macs", line)?,
+        ticks: list(f, "ticks", line)?,
+        logits: list(f, "logits", line)?,
+    })
+}
+
 /// Parses messages (from [`decode`] or a text log: anything before `sdedge-` on a line, such
 /// as a level or timestamp, is skipped).
 pub fn parse(lines: &[String]) -> Result<DeviceLog> {
@@ -197,18 +209,7 @@ pub fn parse(lines: &[String]) -> Result<DeviceLog> {
                 }
             }
             "sdedge-result" => {
-                let result = (|| {
-                    Ok::<_, anyhow::Error>(DeviceResult {
-                        // Numbered across batches.
-                        input: batch_base + num::<usize>(&f, "input", line)?,
-                        exit: num(&f, "exit", line)?,
-                        class: num(&f, "class", line)?,
-                        macs: num(&f, "macs", line)?,
-                        ticks: list(&f, "ticks", line)?,
-                        logits: list(&f, "logits", line)?,
-                    })
-                })();
-                match result {
+                match result(&f, line, batch_base) {
                     Ok(r) => l.results.push(r),
                     // A log cut mid-line: the rest is missing, which makes it incomplete.
                     Err(_) if i + 1 == lines.len() => break,
@@ -252,14 +253,23 @@ mod tests {
         assert_eq!(log.results[1].exit, 0);
         assert_eq!(log.stack_bytes, Some(1024));
         assert!(log.is_complete());
-        // Cut after the first result: one input and the end are missing.
-        let cut = parse(&lines[..3]).unwrap();
-        assert!(!cut.is_complete());
-        let why = cut.incompleteness().unwrap();
-        assert!(
-            why.contains("1 of 2 inputs") && why.contains("0 of 1 runs"),
-            "{why}"
-        );
+        // Cut after the first result, or in the middle of the second: one input and the end
+        // are missing.
+        let mut cut_mid_line = lines[..4].to_vec();
+        cut_mid_line[3].truncate(30);
+        for cut in [&lines[..3], &cut_mid_line[..]] {
+            let cut = parse(cut).unwrap();
+            assert!(!cut.is_complete());
+            let why = cut.incompleteness().unwrap();
+            assert!(
+                why.contains("1 of 2 inputs") && why.contains("0 of 1 runs"),
+                "{why}"
+            );
+        }
+        // A bad line that is not the last one is an error, not a cut.
+        let mut bad = lines.clone();
+        bad[2] = "sdedge-result input=0 exit=x".into();
+        assert!(parse(&bad).is_err());
     }
 
     #[test]

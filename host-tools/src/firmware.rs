@@ -277,20 +277,9 @@ pub struct Memory {
     /// .data + .bss + .uninit (the arena is in .bss).
     pub ram_static: u64,
     pub arena: u64,
-}
-
-/// The board an sdedge firmware ELF was built for, from its board crate's entry point symbol
-/// (`<board crate>::__cortex_m_rt_main`, kept in the symbol table of release builds).
-pub fn board_of(elf: &[u8]) -> Option<&'static Board> {
-    let file = object::File::parse(elf).ok()?;
-    let entry = file
-        .symbols()
-        .filter_map(|s| s.name().ok())
-        .find(|n| n.contains("__cortex_m_rt_main"))?
-        .to_string();
-    crate::boards::BOARDS
-        .iter()
-        .find(|b| entry.contains(&b.package.replace('-', "_")))
+    /// The board the firmware was built for, from its board crate's entry point symbol
+    /// (`<board crate>::__cortex_m_rt_main`, kept in the symbol table of release builds).
+    pub board: Option<&'static str>,
 }
 
 pub fn memory(elf: &[u8]) -> Result<Memory> {
@@ -303,6 +292,7 @@ pub fn memory(elf: &[u8]) -> Result<Memory> {
         sdedge_text: 0,
         ram_static: 0,
         arena: 0,
+        board: None,
     };
     for s in file.sections() {
         let name = s.name().unwrap_or("");
@@ -336,6 +326,12 @@ pub fn memory(elf: &[u8]) -> Result<Memory> {
             }
             if runtime || name.contains("sdedge_app") || name.contains("__cortex_m_rt_main") {
                 m.sdedge_text += sym.size();
+            }
+            if name.contains("__cortex_m_rt_main") {
+                m.board = crate::boards::BOARDS
+                    .iter()
+                    .find(|b| name.contains(&b.package.replace('-', "_")))
+                    .map(|b| b.name);
             }
         }
         if sym.kind() == object::SymbolKind::Data && name.contains("ARENA") {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use sdedge::{boards, data, device, pipeline, report, simulate};
 use sdedge_runtime::PolicyKind;
 
@@ -103,21 +103,7 @@ enum Command {
         json: bool,
     },
     /// Build firmware for a board with the bundle and test images embedded (ELF, .bin, .hex).
-    Build {
-        /// A bundle written by `sdedge split`.
-        bundle: PathBuf,
-        #[arg(long, value_parser = board_names())]
-        board: String,
-        /// `fashion-mnist` (Debian's dataset-fashion-mnist) or a folder of IDX files.
-        #[arg(long, default_value = "fashion-mnist")]
-        data: String,
-        /// Test images embedded in the firmware.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        /// Output folder for the ELF, .bin, .hex and inputs.
-        #[arg(short, long, default_value = "target/firmware")]
-        output: PathBuf,
-    },
+    Build(FirmwareArgs),
     /// Build and run on a board (qemu-mps2-an386 under QEMU, a real board through probe-rs),
     /// check every result against the host simulation, report latency and memory.
     Run {
@@ -142,21 +128,7 @@ enum Command {
     },
     /// Build and flash a real board with probe-rs, print its log's latency and memory report
     /// (`run` does the same and also checks the results against the host).
-    Flash {
-        /// A bundle written by `sdedge split`.
-        bundle: PathBuf,
-        #[arg(long, value_parser = board_names())]
-        board: String,
-        /// `fashion-mnist` (Debian's dataset-fashion-mnist) or a folder of IDX files.
-        #[arg(long, default_value = "fashion-mnist")]
-        data: String,
-        /// Test images embedded in the firmware.
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        /// Output folder for the firmware and the device log.
-        #[arg(short, long, default_value = "target/firmware")]
-        output: PathBuf,
-    },
+    Flash(FirmwareArgs),
     /// Latency and memory report from a device log (raw defmt bytes or decoded text).
     Report {
         /// The device log: decoded text (`BOARD.txt` from `run`/`flash`, probe-rs output) or
@@ -186,6 +158,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `build` and `flash` put into a firmware.
+#[derive(Args)]
+struct FirmwareArgs {
+    /// A bundle written by `sdedge split`.
+    bundle: PathBuf,
+    #[arg(long, value_parser = board_names())]
+    board: String,
+    /// `fashion-mnist` (Debian's dataset-fashion-mnist) or a folder of IDX files.
+    #[arg(long, default_value = "fashion-mnist")]
+    data: String,
+    /// Test images embedded in the firmware.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Output folder for the ELF, .bin, .hex, the inputs and (after flash) the device log.
+    #[arg(short, long, default_value = "target/firmware")]
+    output: PathBuf,
+}
+
+/// Builds the firmware `a` describes, with the first `a.limit` test images embedded.
+fn build_firmware(a: &FirmwareArgs, board: &boards::Board) -> Result<sdedge::firmware::Firmware> {
+    let bytes = simulate::read_bundle(&a.bundle)?;
+    let (inputs, _) = device::inputs(&bytes, &a.data, data::Split::Test, a.limit)?;
+    device::build(board, &a.bundle, &inputs, &a.output)
 }
 
 /// A non-negative number of percentage points.
@@ -251,17 +248,9 @@ fn run(cli: Cli) -> Result<()> {
             let r = simulate::simulate(&bundle, &opts)?;
             report::simulate(&r, json)
         }
-        Command::Build {
-            bundle,
-            board,
-            data,
-            limit,
-            output,
-        } => {
-            let b = boards::find(&board)?;
-            let bytes = simulate::read_bundle(&bundle)?;
-            let (inputs, _) = device::inputs(&bytes, &data, data::Split::Test, limit)?;
-            let fw = device::build(b, &bundle, &inputs, &output)?;
+        Command::Build(a) => {
+            let b = boards::find(&a.board)?;
+            let fw = build_firmware(&a, b)?;
             let elf = std::fs::read(&fw.elf)?;
             let mem = sdedge::firmware::memory(&elf)?;
             report::built(b, &fw, &mem);
@@ -294,22 +283,15 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Flash {
-            bundle,
-            board,
-            data,
-            limit,
-            output,
-        } => {
-            let b = boards::find(&board)?;
+        Command::Flash(a) => {
+            let b = boards::find(&a.board)?;
             if matches!(b.runner, boards::Runner::Qemu { .. }) {
+                let board = &a.board;
                 anyhow::bail!("--board {board} is emulated: use `sdedge run --board {board}`");
             }
             // Before the build: without probe-rs there is nothing to flash with.
             sdedge::firmware::check_tools(b, true)?;
-            let bytes = simulate::read_bundle(&bundle)?;
-            let (inputs, _) = device::inputs(&bytes, &data, data::Split::Test, limit)?;
-            let fw = device::build(b, &bundle, &inputs, &output)?;
+            let fw = build_firmware(&a, b)?;
             let timeout = std::time::Duration::from_secs(120);
             let (lines, _) = device::execute(b, &fw, timeout)?;
             let log_path = fw.elf.with_extension("txt");

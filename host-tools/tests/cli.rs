@@ -206,6 +206,16 @@ fn simulate(bundle: &Path) -> Output {
     ])
 }
 
+/// `simulate` on `bundle` with `--data data` (for tests where the data is at fault).
+fn simulate_data(bundle: &Path, data: &Path) -> Output {
+    sdedge([
+        "simulate".as_ref(),
+        bundle.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ])
+}
+
 /// `split` of `model` to `out` with quick calibration and extra arguments.
 fn split(model: &Path, out: &Path, extra: &[&OsStr]) -> Output {
     let mut args: Vec<&OsStr> = vec![
@@ -442,12 +452,7 @@ fn simulate_data_dir_without_idx_files() {
     let dir = tmp();
     let data = empty_data_dir(dir.path());
     let b = write_bundle(dir.path(), "model.sde", valid_bundle());
-    let line = error_line(&sdedge([
-        "simulate".as_ref(),
-        b.as_os_str(),
-        "--data".as_ref(),
-        data.as_os_str(),
-    ]));
+    let line = error_line(&simulate_data(&b, &data));
     assert_names(&line, &data);
     assert_says(&line, "no IDX file");
 }
@@ -467,22 +472,12 @@ fn data_dir_that_does_not_exist() {
     assert!(!out.exists());
 
     let b = write_bundle(dir.path(), "model.sde", valid_bundle());
-    let line = error_line(&sdedge([
-        "simulate".as_ref(),
-        b.as_os_str(),
-        "--data".as_ref(),
-        data.as_os_str(),
-    ]));
+    let line = error_line(&simulate_data(&b, &data));
     assert_names(&line, &data);
     assert_says(&line, "no such directory");
 
     // A file where the folder belongs.
-    let line = error_line(&sdedge([
-        "simulate".as_ref(),
-        b.as_os_str(),
-        "--data".as_ref(),
-        b.as_os_str(),
-    ]));
+    let line = error_line(&simulate_data(&b, &b));
     assert_names(&line, &b);
     assert_says(&line, "is a file; expected the folder");
 }

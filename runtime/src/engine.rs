@@ -3,7 +3,7 @@
 use heapless::Vec;
 
 use crate::format::{PolicyKind, MAX_SEGMENTS};
-use crate::kernels::{self, AddParams, ChannelQuant, Conv2dShape, PoolShape, Requant};
+use crate::kernels::{self, AddParams, Conv2dShape, PoolShape, Requant};
 use crate::model::{Model, Op, OpParams, TensorInfo};
 use crate::policy::{self, ExitScore};
 use crate::Error;
@@ -240,20 +240,10 @@ fn execute(op: &Op, arena: &mut [u8]) -> Result<(), Error> {
                 pad_top: win.pad_top,
                 pad_left: win.pad_left,
             };
-            let cq = ChannelQuant {
-                bias: w.bias,
-                multiplier: w.multiplier,
-                shift: w.shift,
-            };
-            kernels::conv2d(&shape, &requant, cq, x, w.weights, o).map(|_| ())
+            kernels::conv2d(&shape, &requant, w.quant, x, w.weights, o).map(|_| ())
         }
         OpParams::Dense(w) => {
-            let cq = ChannelQuant {
-                bias: w.bias,
-                multiplier: w.multiplier,
-                shift: w.shift,
-            };
-            kernels::dense(a.len(), out.c, &requant, cq, x, w.weights, o).map(|_| ())
+            kernels::dense(a.len(), out.c, &requant, w.quant, x, w.weights, o).map(|_| ())
         }
         OpParams::Add(p) => {
             let (Some(y), Some(b)) = (y, b) else {

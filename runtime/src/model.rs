@@ -9,7 +9,7 @@ use crate::format::{
     PolicyKind, CHECKSUM, CHECKSUM_START, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_CLASSES,
     MAX_SEGMENTS, NO_TENSOR, OP_LEN, SEGMENT_LEN, TENSOR_LEN,
 };
-use crate::kernels::LeI32s;
+use crate::kernels::{ChannelQuant, LeI32s};
 use crate::Error;
 
 /// One activation tensor: HWC shape, arena placement and quantization.
@@ -52,9 +52,8 @@ pub struct Window {
 #[derive(Clone, Copy)]
 pub struct Weights<'b> {
     pub weights: &'b [i8],
-    pub bias: LeI32s<'b>,
-    pub multiplier: LeI32s<'b>,
-    pub shift: LeI32s<'b>,
+    /// Bias and requantization per output channel, as the kernels take them.
+    pub quant: ChannelQuant<'b>,
 }
 
 #[derive(Clone, Copy)]
@@ -311,9 +310,11 @@ impl<'b> Model<'b> {
             let w = self.data_slice(u32_at(op::conv::WEIGHTS)?, n_weights)?;
             Ok(Weights {
                 weights: bytemuck::cast_slice(w),
-                bias: LeI32s(self.data_slice(u32_at(op::conv::BIAS)?, out_c * 4)?),
-                multiplier: LeI32s(self.data_slice(u32_at(op::conv::MULTIPLIER)?, out_c * 4)?),
-                shift: LeI32s(self.data_slice(u32_at(op::conv::SHIFT)?, out_c * 4)?),
+                quant: ChannelQuant {
+                    bias: LeI32s(self.data_slice(u32_at(op::conv::BIAS)?, out_c * 4)?),
+                    multiplier: LeI32s(self.data_slice(u32_at(op::conv::MULTIPLIER)?, out_c * 4)?),
+                    shift: LeI32s(self.data_slice(u32_at(op::conv::SHIFT)?, out_c * 4)?),
+                },
             })
         };
         let params = match kind {
